@@ -1,0 +1,754 @@
+//! Configuration: the only module that knows file keys and environment variable names.
+//!
+//! Layering: built-in defaults ← `config/dashbridge.toml` (or `--config` / `DASHBRIDGE_CONFIG`)
+//! ← `DASHBRIDGE_*` / `DASHSCOPE_*` environment variables. Everything is parsed before
+//! deciding: every bad setting is reported at once, before the port is bound. Secrets come
+//! from the environment only and print as `[redacted]`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::dashscope::Endpoint;
+use crate::translate::request::{EffortBudgets, UnknownPolicy, UnsupportedPolicy};
+
+/// Where environment variables come from: the process in production, a map in tests.
+pub trait EnvSource {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The real process environment.
+pub struct ProcessEnv;
+
+impl EnvSource for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl EnvSource for HashMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        HashMap::get(self, name).cloned().filter(|v| !v.is_empty())
+    }
+}
+
+/// A secret value: never printed, never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// One DashScope upstream: a base URL, the key it accepts and an optional workspace.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub base_url: String,
+    /// `None`: forward the client's own `Authorization` (pass-through mode).
+    pub api_key: Option<Secret>,
+    pub workspace: Option<String>,
+}
+
+/// Per-model settings (`[models."name"]`): aliases, endpoint, parameters, upstream.
+#[derive(Debug, Clone, Default)]
+pub struct ModelEntry {
+    /// The DashScope model name to call (an alias when it differs from the client's name).
+    pub target: Option<String>,
+    pub endpoint: Option<Endpoint>,
+    pub defaults: Map<String, Value>,
+    pub overrides: Map<String, Value>,
+    /// Name of an `[upstreams.NAME]` entry.
+    pub upstream: Option<String>,
+    pub preserve_thinking: bool,
+    pub native_reasoning_effort: bool,
+    /// Always stream upstream (and aggregate for non-stream clients).
+    pub stream_only: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub upstream: Upstream,
+    pub upstreams: HashMap<String, Upstream>,
+    pub upstream_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub retries: u32,
+    pub retry_base: Duration,
+    /// Longest `Retry-After` we wait for; a longer one is passed to the client instead.
+    pub retry_after_cap: Duration,
+    pub max_body_bytes: usize,
+    pub max_concurrency: usize,
+    pub max_connections: usize,
+    pub request_read_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub client_keys: Vec<Secret>,
+    pub log_format: LogFormat,
+    pub log_content: bool,
+    pub unknown_fields: UnknownPolicy,
+    pub unsupported_fields: UnsupportedPolicy,
+    pub budgets: EffortBudgets,
+    pub models: HashMap<String, ModelEntry>,
+    /// Name prefixes → endpoint, longest match wins; exact names live in `models`.
+    pub routes: Vec<(String, Endpoint)>,
+    /// Name prefixes of models that only stream (or think by default).
+    pub stream_only: Vec<String>,
+    /// Extra names for `GET /v1/models` beyond the configured models.
+    pub listed_models: Vec<String>,
+}
+
+pub const DEFAULT_UPSTREAM: &str = "https://dashscope.aliyuncs.com";
+
+/// Region shortcuts (wire-format §1.2): the shared host of each region.
+pub fn region_base_url(region: &str) -> Option<&'static str> {
+    Some(match region.to_ascii_lowercase().as_str() {
+        "beijing" | "cn-beijing" | "china" => "https://dashscope.aliyuncs.com",
+        "singapore" | "ap-southeast-1" | "intl" | "international" => {
+            "https://dashscope-intl.aliyuncs.com"
+        }
+        "us" | "virginia" | "us-east-1" => "https://dashscope-us.aliyuncs.com",
+        "hongkong" | "hong-kong" | "cn-hongkong" => "https://cn-hongkong.dashscope.aliyuncs.com",
+        "finance" | "cn-beijing-finance" => "https://dashscope-finance.aliyuncs.com",
+        _ => return None,
+    })
+}
+
+/// Shipped routing defaults (wire-format §1.3): prefixes that live on the multimodal path.
+pub const DEFAULT_MULTIMODAL_PREFIXES: &[&str] = &[
+    "qwen-vl",
+    "qwen2-vl",
+    "qwen2.5-vl",
+    "qwen3-vl",
+    "qvq",
+    "qwen-omni",
+    "qwen2.5-omni",
+    "qwen3-omni",
+    "qwen-audio",
+    "qwen2-audio",
+    "qwen3.5-plus",
+    "qwen3.5-flash",
+    "qwen3.6-plus",
+    "qwen3.6-flash",
+    "qwen3.7-plus",
+    "qwen3.7-flash",
+    "qwen3.8-",
+];
+
+/// Prefixes of models that refuse non-stream calls or think by default.
+pub const DEFAULT_STREAM_ONLY_PREFIXES: &[&str] = &[
+    "qwq",
+    "qvq",
+    "qwen-omni",
+    "qwen2.5-omni",
+    "qwen3-omni",
+    "qwen3.5-",
+    "qwen3.6-",
+    "qwen3.7-",
+    "qwen3.8-",
+];
+
+/// Models listed by `GET /v1/models` when none are configured.
+pub const DEFAULT_LISTED_MODELS: &[&str] = &[
+    "qwen-plus",
+    "qwen-max",
+    "qwen-flash",
+    "qwen-turbo",
+    "qwen3-max",
+    "qwen3.5-plus",
+    "qwen3.5-flash",
+    "qwen3-vl-plus",
+    "qwen3-vl-flash",
+    "qwen-vl-max",
+    "qwq-plus",
+    "qvq-max",
+];
+
+// ---- the file -------------------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    #[serde(default)]
+    upstream: FileUpstream,
+    #[serde(default)]
+    upstreams: HashMap<String, FileNamedUpstream>,
+    #[serde(default)]
+    server: FileServer,
+    #[serde(default)]
+    auth: FileAuth,
+    #[serde(default)]
+    log: FileLog,
+    #[serde(default)]
+    translate: FileTranslate,
+    #[serde(default)]
+    routing: FileRouting,
+    #[serde(default)]
+    models: HashMap<String, FileModel>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileUpstream {
+    base_url: Option<String>,
+    region: Option<String>,
+    workspace: Option<String>,
+    timeout_secs: Option<u64>,
+    connect_timeout_secs: Option<u64>,
+    retries: Option<u32>,
+    retry_base_ms: Option<u64>,
+    retry_after_cap_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileNamedUpstream {
+    base_url: Option<String>,
+    region: Option<String>,
+    /// Name of the environment variable holding this upstream's key (never the key itself).
+    api_key_env: Option<String>,
+    workspace: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileServer {
+    max_body_bytes: Option<usize>,
+    max_concurrency: Option<usize>,
+    max_connections: Option<usize>,
+    request_read_timeout_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAuth {
+    /// A file with one client key per line (blank lines and `#` comments ignored).
+    api_keys_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLog {
+    format: Option<String>,
+    content: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTranslate {
+    unknown_fields: Option<String>,
+    unsupported_fields: Option<String>,
+    reasoning_effort_budgets: Option<FileBudgets>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBudgets {
+    low: Option<u64>,
+    medium: Option<u64>,
+    high: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRouting {
+    multimodal_prefixes: Option<Vec<String>>,
+    text_prefixes: Option<Vec<String>>,
+    stream_only_prefixes: Option<Vec<String>>,
+    list_models: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileModel {
+    target: Option<String>,
+    endpoint: Option<String>,
+    #[serde(default)]
+    defaults: Map<String, Value>,
+    #[serde(default)]
+    overrides: Map<String, Value>,
+    upstream: Option<String>,
+    #[serde(default)]
+    preserve_thinking: bool,
+    #[serde(default)]
+    native_reasoning_effort: bool,
+    stream_only: Option<bool>,
+}
+
+// ---- loading --------------------------------------------------------------------------------
+
+/// Every problem found, one line each, naming the setting.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration:")?;
+        for e in &self.0 {
+            writeln!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl Config {
+    /// Defaults only (no file, no environment): what tests start from.
+    pub fn defaults() -> Config {
+        let empty: HashMap<String, String> = HashMap::new();
+        // The built-in defaults are valid by construction: nothing to report.
+        build(FileConfig::default(), &empty, &mut Vec::new())
+    }
+
+    /// Load the file at `path` (if any), then apply environment overrides from `env`.
+    pub fn load(path: Option<&Path>, env: &dyn EnvSource) -> Result<Config, ConfigErrors> {
+        let mut errs = Vec::new();
+        let path_owned = path
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("DASHBRIDGE_CONFIG").map(Into::into));
+        let file = match &path_owned {
+            Some(p) => match std::fs::read_to_string(p) {
+                Ok(text) => {
+                    let de = toml::Deserializer::parse(&text);
+                    match de {
+                        Ok(de) => match serde_path_to_error::deserialize::<_, FileConfig>(de) {
+                            Ok(f) => f,
+                            Err(e) => {
+                                errs.push(format!(
+                                    "{}: {} at '{}'",
+                                    p.display(),
+                                    e.inner(),
+                                    e.path()
+                                ));
+                                FileConfig::default()
+                            }
+                        },
+                        Err(e) => {
+                            errs.push(format!("{}: {e}", p.display()));
+                            FileConfig::default()
+                        }
+                    }
+                }
+                Err(e) => {
+                    errs.push(format!("config file {}: {e}", p.display()));
+                    FileConfig::default()
+                }
+            },
+            None => FileConfig::default(),
+        };
+        let cfg = build(file, env, &mut errs);
+        if errs.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigErrors(errs))
+        }
+    }
+
+    /// The upstream a model uses: its own `[upstreams.NAME]` or the default.
+    pub fn upstream_for(&self, entry: Option<&ModelEntry>) -> &Upstream {
+        entry
+            .and_then(|e| e.upstream.as_deref())
+            .and_then(|name| self.upstreams.get(name))
+            .unwrap_or(&self.upstream)
+    }
+
+    /// The endpoint the table gives a (resolved) model name: exact entry, then the longest
+    /// matching prefix, else text.
+    pub fn endpoint_for(&self, model: &str, entry: Option<&ModelEntry>) -> Endpoint {
+        if let Some(e) = entry.and_then(|e| e.endpoint) {
+            return e;
+        }
+        if let Some(e) = self.models.get(model).and_then(|e| e.endpoint) {
+            return e;
+        }
+        self.routes
+            .iter()
+            .filter(|(prefix, _)| model.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, e)| *e)
+            .unwrap_or(Endpoint::Text)
+    }
+
+    pub fn is_stream_only(&self, model: &str, entry: Option<&ModelEntry>) -> bool {
+        if let Some(s) = entry.and_then(|e| e.stream_only) {
+            return s;
+        }
+        self.stream_only
+            .iter()
+            .any(|p| model.starts_with(p.as_str()))
+    }
+
+    /// A printable summary of the effective configuration (secrets redacted).
+    pub fn summary(&self) -> String {
+        format!("{self:#?}")
+    }
+}
+
+fn parse_endpoint(s: &str) -> Option<Endpoint> {
+    match s {
+        "text" => Some(Endpoint::Text),
+        "multimodal" => Some(Endpoint::Multimodal),
+        _ => None,
+    }
+}
+
+fn check_base_url(name: &str, url: &str, errs: &mut Vec<String>) -> String {
+    let trimmed = url.trim().trim_end_matches('/');
+    if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) || trimmed.len() < 10 {
+        errs.push(format!("{name}: '{url}' is not an http(s) URL"));
+    }
+    trimmed.to_owned()
+}
+
+fn env_parse<T: std::str::FromStr>(
+    env: &dyn EnvSource,
+    name: &str,
+    errs: &mut Vec<String>,
+) -> Option<T> {
+    let raw = env.get(name)?;
+    match raw.trim().parse::<T>() {
+        Ok(v) => Some(v),
+        Err(_) => {
+            errs.push(format!("{name}: '{raw}' is not a valid value"));
+            None
+        }
+    }
+}
+
+fn positive_secs(name: &str, v: u64, errs: &mut Vec<String>) -> Duration {
+    if v == 0 {
+        errs.push(format!("{name} must be greater than 0"));
+    }
+    Duration::from_secs(v)
+}
+
+fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Config {
+    // listen
+    let listen_raw = env
+        .get("DASHBRIDGE_LISTEN")
+        .or(file.listen)
+        .unwrap_or_else(|| "0.0.0.0:8080".into());
+    let listen = listen_raw.parse().unwrap_or_else(|_| {
+        errs.push(format!(
+            "DASHBRIDGE_LISTEN / listen: '{listen_raw}' is not an address like 0.0.0.0:8080"
+        ));
+        SocketAddr::from(([0, 0, 0, 0], 8080))
+    });
+
+    // default upstream
+    let region = env.get("DASHBRIDGE_REGION").or(file.upstream.region);
+    let base_url = match (
+        env.get("DASHBRIDGE_UPSTREAM"),
+        file.upstream.base_url,
+        region,
+    ) {
+        (Some(u), _, _) => check_base_url("DASHBRIDGE_UPSTREAM", &u, errs),
+        (None, Some(u), _) => check_base_url("upstream.base_url", &u, errs),
+        (None, None, Some(r)) => match region_base_url(&r) {
+            Some(u) => u.to_owned(),
+            None => {
+                errs.push(format!(
+                    "DASHBRIDGE_REGION / upstream.region: unknown region '{r}' (beijing, singapore, us, hongkong, finance)"
+                ));
+                DEFAULT_UPSTREAM.to_owned()
+            }
+        },
+        (None, None, None) => DEFAULT_UPSTREAM.to_owned(),
+    };
+    let upstream = Upstream {
+        base_url,
+        api_key: env.get("DASHSCOPE_API_KEY").map(Secret::new),
+        workspace: env.get("DASHSCOPE_WORKSPACE").or(file.upstream.workspace),
+    };
+
+    let mut upstreams = HashMap::new();
+    for (name, u) in file.upstreams {
+        let base_url = match (u.base_url, u.region) {
+            (Some(b), _) => check_base_url(&format!("upstreams.{name}.base_url"), &b, errs),
+            (None, Some(r)) => match region_base_url(&r) {
+                Some(b) => b.to_owned(),
+                None => {
+                    errs.push(format!("upstreams.{name}.region: unknown region '{r}'"));
+                    DEFAULT_UPSTREAM.to_owned()
+                }
+            },
+            (None, None) => upstream.base_url.clone(),
+        };
+        let api_key = match u.api_key_env {
+            Some(var) => match env.get(&var) {
+                Some(k) => Some(Secret::new(k)),
+                None => {
+                    errs.push(format!(
+                        "upstreams.{name}.api_key_env: environment variable {var} is not set"
+                    ));
+                    None
+                }
+            },
+            None => upstream.api_key.clone(),
+        };
+        upstreams.insert(
+            name,
+            Upstream {
+                base_url,
+                api_key,
+                workspace: u.workspace,
+            },
+        );
+    }
+
+    let timeout = env_parse(env, "DASHBRIDGE_UPSTREAM_TIMEOUT_SECS", errs)
+        .or(file.upstream.timeout_secs)
+        .unwrap_or(300);
+    let connect = env_parse(env, "DASHBRIDGE_CONNECT_TIMEOUT_SECS", errs)
+        .or(file.upstream.connect_timeout_secs)
+        .unwrap_or(5);
+    let retries = env_parse(env, "DASHBRIDGE_UPSTREAM_RETRIES", errs)
+        .or(file.upstream.retries)
+        .unwrap_or(2);
+    if retries > 10 {
+        errs.push(format!(
+            "DASHBRIDGE_UPSTREAM_RETRIES / upstream.retries: {retries} is more than 10"
+        ));
+    }
+    let retry_base_ms = env_parse(env, "DASHBRIDGE_RETRY_BASE_MS", errs)
+        .or(file.upstream.retry_base_ms)
+        .unwrap_or(250);
+    let retry_after_cap = file.upstream.retry_after_cap_secs.unwrap_or(30);
+
+    let max_body_bytes = env_parse(env, "DASHBRIDGE_MAX_BODY_BYTES", errs)
+        .or(file.server.max_body_bytes)
+        .unwrap_or(20 * 1024 * 1024);
+    if max_body_bytes < 1024 {
+        errs.push("DASHBRIDGE_MAX_BODY_BYTES / server.max_body_bytes must be at least 1024".into());
+    }
+    let max_concurrency = env_parse(env, "DASHBRIDGE_MAX_CONCURRENCY", errs)
+        .or(file.server.max_concurrency)
+        .unwrap_or(4096);
+    if max_concurrency == 0 {
+        errs.push(
+            "DASHBRIDGE_MAX_CONCURRENCY / server.max_concurrency must be greater than 0".into(),
+        );
+    }
+    let max_connections = env_parse(env, "DASHBRIDGE_MAX_CONNECTIONS", errs)
+        .or(file.server.max_connections)
+        .unwrap_or(16384);
+    let read_timeout = env_parse(env, "DASHBRIDGE_REQUEST_READ_TIMEOUT_SECS", errs)
+        .or(file.server.request_read_timeout_secs)
+        .unwrap_or(30);
+    let grace = env_parse(env, "DASHBRIDGE_SHUTDOWN_GRACE_SECS", errs)
+        .or(file.server.shutdown_grace_secs)
+        .unwrap_or(30);
+
+    let mut client_keys: Vec<Secret> = env
+        .get("DASHBRIDGE_API_KEYS")
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(Secret::new)
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(path) = env
+        .get("DASHBRIDGE_API_KEYS_FILE")
+        .or(file.auth.api_keys_file)
+    {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => client_keys.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(Secret::new),
+            ),
+            Err(e) => errs.push(format!(
+                "auth.api_keys_file / DASHBRIDGE_API_KEYS_FILE {path}: {e}"
+            )),
+        }
+    }
+
+    let log_format = match env
+        .get("DASHBRIDGE_LOG_FORMAT")
+        .or(file.log.format)
+        .as_deref()
+    {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            errs.push(format!(
+                "DASHBRIDGE_LOG_FORMAT / log.format: '{other}' is not text or json"
+            ));
+            LogFormat::Text
+        }
+    };
+    let log_content = env_parse(env, "DASHBRIDGE_LOG_CONTENT", errs)
+        .or(file.log.content)
+        .unwrap_or(false);
+
+    let unknown_fields = match env
+        .get("DASHBRIDGE_UNKNOWN_FIELDS")
+        .or(file.translate.unknown_fields)
+        .as_deref()
+    {
+        None | Some("forward") => UnknownPolicy::Forward,
+        Some("drop") => UnknownPolicy::Drop,
+        Some("reject") => UnknownPolicy::Reject,
+        Some(o) => {
+            errs.push(format!(
+                "DASHBRIDGE_UNKNOWN_FIELDS / translate.unknown_fields: '{o}' is not forward, drop or reject"
+            ));
+            UnknownPolicy::Forward
+        }
+    };
+    let unsupported_fields = match env
+        .get("DASHBRIDGE_UNSUPPORTED_FIELDS")
+        .or(file.translate.unsupported_fields)
+        .as_deref()
+    {
+        None | Some("warn") => UnsupportedPolicy::Warn,
+        Some("reject") => UnsupportedPolicy::Reject,
+        Some(o) => {
+            errs.push(format!(
+                "DASHBRIDGE_UNSUPPORTED_FIELDS / translate.unsupported_fields: '{o}' is not warn or reject"
+            ));
+            UnsupportedPolicy::Warn
+        }
+    };
+    let fb = file.translate.reasoning_effort_budgets.unwrap_or_default();
+    let d = EffortBudgets::default();
+    let budgets = EffortBudgets {
+        low: fb.low.unwrap_or(d.low),
+        medium: fb.medium.unwrap_or(d.medium),
+        high: fb.high.unwrap_or(d.high),
+    };
+
+    let mut routes: Vec<(String, Endpoint)> = file
+        .routing
+        .multimodal_prefixes
+        .unwrap_or_else(|| {
+            DEFAULT_MULTIMODAL_PREFIXES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect()
+        })
+        .into_iter()
+        .map(|p| (p, Endpoint::Multimodal))
+        .collect();
+    routes.extend(
+        file.routing
+            .text_prefixes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| (p, Endpoint::Text)),
+    );
+    let stream_only = file.routing.stream_only_prefixes.unwrap_or_else(|| {
+        DEFAULT_STREAM_ONLY_PREFIXES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
+    });
+
+    let mut models = HashMap::new();
+    for (name, m) in file.models {
+        let endpoint = match m.endpoint.as_deref() {
+            None => None,
+            Some(e) => {
+                let parsed = parse_endpoint(e);
+                if parsed.is_none() {
+                    errs.push(format!(
+                        "models.\"{name}\".endpoint: '{e}' is not text or multimodal"
+                    ));
+                }
+                parsed
+            }
+        };
+        if let Some(u) = &m.upstream
+            && !upstreams.contains_key(u)
+        {
+            errs.push(format!(
+                "models.\"{name}\".upstream: no [upstreams.{u}] is configured"
+            ));
+        }
+        models.insert(
+            name,
+            ModelEntry {
+                target: m.target,
+                endpoint,
+                defaults: m.defaults,
+                overrides: m.overrides,
+                upstream: m.upstream,
+                preserve_thinking: m.preserve_thinking,
+                native_reasoning_effort: m.native_reasoning_effort,
+                stream_only: m.stream_only,
+            },
+        );
+    }
+    let listed_models = file.routing.list_models.unwrap_or_else(|| {
+        if models.is_empty() {
+            DEFAULT_LISTED_MODELS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect()
+        } else {
+            Vec::new()
+        }
+    });
+
+    Config {
+        listen,
+        upstream,
+        upstreams,
+        upstream_timeout: positive_secs("DASHBRIDGE_UPSTREAM_TIMEOUT_SECS", timeout, errs),
+        connect_timeout: positive_secs("DASHBRIDGE_CONNECT_TIMEOUT_SECS", connect, errs),
+        retries,
+        retry_base: Duration::from_millis(retry_base_ms),
+        retry_after_cap: Duration::from_secs(retry_after_cap),
+        max_body_bytes,
+        max_concurrency,
+        max_connections,
+        request_read_timeout: positive_secs(
+            "DASHBRIDGE_REQUEST_READ_TIMEOUT_SECS",
+            read_timeout,
+            errs,
+        ),
+        shutdown_grace: Duration::from_secs(grace),
+        client_keys,
+        log_format,
+        log_content,
+        unknown_fields,
+        unsupported_fields,
+        budgets,
+        models,
+        routes,
+        stream_only,
+        listed_models,
+    }
+}

@@ -1,0 +1,12 @@
+//! Wire types of the API we serve (OpenAI chat completions). Serde only, no logic.
+
+mod error;
+pub mod request;
+mod response;
+
+pub use error::{ErrorBody, ErrorObject};
+pub use request::{
+    ChatCompletionRequest, Content, InputAudio, MediaObject, MediaUrl, Message, Part, Role, Stop,
+    StreamOptions,
+};
+pub use response::*;
