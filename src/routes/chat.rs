@@ -393,7 +393,6 @@ impl CallPlan<'_> {
     /// endpoint once on "url error"; switches to streaming once when the model refuses a
     /// non-stream call.
     async fn open(&self, tr: &mut Translated, mut stream: bool) -> Result<Opened, ProxyError> {
-        let cfg = &self.state.cfg;
         let mut attempt: u32 = 0;
         let mut switched_endpoint = false;
         let mut switched_stream = false;
@@ -456,7 +455,6 @@ impl CallPlan<'_> {
                 }
                 Next::Fail(e) => return Err(e),
             }
-            let _ = cfg;
         }
     }
 

@@ -19,6 +19,8 @@ pub struct Mapped {
     pub wrong_endpoint: bool,
     /// The model refused a non-stream call: stream upstream and aggregate instead.
     pub needs_stream: bool,
+    /// DashScope's request id, for the client's `x-request-id`.
+    pub request_id: Option<String>,
 }
 
 /// Classify an upstream failure. `status` is the HTTP status, or `None` for an error that
@@ -113,6 +115,7 @@ pub fn classify(status: Option<u16>, body: &ErrorBody) -> Mapped {
         retryable,
         wrong_endpoint,
         needs_stream,
+        request_id: body.request_id.clone(),
     }
 }
 
