@@ -27,7 +27,7 @@ pub enum ProxyError {
     ShuttingDown,
     /// DashScope answered with an error.
     Upstream {
-        mapped: Mapped,
+        mapped: Box<Mapped>,
         retry_after: Option<HeaderValue>,
     },
     /// DashScope could not be reached (connect error, reset before a response).

@@ -1,4 +1,12 @@
 //! Logging: human-readable text by default, JSON lines for containers; `RUST_LOG` filters.
+//!
+//! One span per request (see [`crate::server::router`]) carries the request id, model,
+//! endpoint, upstream request id and status; a "request finished" line gives the duration.
+//! Prompt and completion text are not logged (`log.content` is parsed but nothing logs content
+//! yet), and keys never are: `Authorization` is a
+//! sensitive header and every configured secret prints as `[redacted]`.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -9,7 +17,9 @@ pub fn init(format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new("info,hyper=warn,reqwest=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in collected logs.
+        .with_ansi(std::io::stderr().is_terminal());
     // try_init: a second call (tests) keeps the first subscriber.
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -22,8 +22,14 @@ fn body_for(model: &str, text: &str) -> Value {
     })
 }
 
-async fn post(fake: &FakeDashScope, path: &str, body: &Value, stream: bool) -> reqwest::Response {
-    let mut req = reqwest::Client::new()
+async fn post(
+    client: &reqwest::Client,
+    fake: &FakeDashScope,
+    path: &str,
+    body: &Value,
+    stream: bool,
+) -> reqwest::Response {
+    let mut req = client
         .post(format!("{}{path}", fake.base_url))
         .bearer_auth("sk-test")
         .json(body);
@@ -67,7 +73,9 @@ fn sse_payloads(body: &str) -> Vec<(String, Value)> {
 #[tokio::test]
 async fn auto_text_nonstream_returns_fixture() {
     let fake = FakeDashScope::start().await;
+    let client = reqwest::Client::new();
     let resp = post(
+        &client,
         &fake,
         TEXT_PATH,
         &body_for("qwen-plus", "Who are you?"),
@@ -85,7 +93,14 @@ async fn auto_text_nonstream_returns_fixture() {
     assert_eq!(got, parse(&fixture("text-nonstream.json")));
 
     // The multimodal path serves the multimodal fixture.
-    let resp = post(&fake, MM_PATH, &body_for("qwen3-vl-plus", "hi"), false).await;
+    let resp = post(
+        &client,
+        &fake,
+        MM_PATH,
+        &body_for("qwen3-vl-plus", "hi"),
+        false,
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let got: Value = resp.json().await.unwrap();
     assert_eq!(got, parse(&fixture("multimodal-nonstream.json")));
@@ -95,7 +110,9 @@ async fn auto_text_nonstream_returns_fixture() {
 #[tokio::test]
 async fn auto_text_stream_returns_exact_fixture_bytes() {
     let fake = FakeDashScope::start().await;
+    let client = reqwest::Client::new();
     let resp = post(
+        &client,
         &fake,
         TEXT_PATH,
         &body_for("qwen-plus", "Who are you?"),
@@ -124,10 +141,18 @@ async fn auto_text_stream_returns_exact_fixture_bytes() {
 #[tokio::test]
 async fn paced_stream_arrives_one_event_per_chunk() {
     let fake = FakeDashScope::start().await;
+    let client = reqwest::Client::new();
     let delay = Duration::from_millis(30);
     fake.push(Reply::sse_fixture("text-stream-incremental.sse").paced(delay));
     let started = Instant::now();
-    let resp = post(&fake, TEXT_PATH, &body_for("qwen-plus", "hi"), true).await;
+    let resp = post(
+        &client,
+        &fake,
+        TEXT_PATH,
+        &body_for("qwen-plus", "hi"),
+        true,
+    )
+    .await;
     let mut stream = resp.bytes_stream();
     let mut chunks = Vec::new();
     while let Some(chunk) = stream.next().await {
@@ -143,9 +168,10 @@ async fn paced_stream_arrives_one_event_per_chunk() {
 #[tokio::test]
 async fn wrong_path_gets_url_error_in_both_modes() {
     let fake = FakeDashScope::start().await;
+    let client = reqwest::Client::new();
 
     // Text-only model on the multimodal path, non-stream: 400 JSON.
-    let resp = post(&fake, MM_PATH, &body_for("qwen-plus", "hi"), false).await;
+    let resp = post(&client, &fake, MM_PATH, &body_for("qwen-plus", "hi"), false).await;
     assert_eq!(resp.status(), 400);
     assert_eq!(
         header(&resp, "x-request-id"),
@@ -161,7 +187,7 @@ async fn wrong_path_gets_url_error_in_both_modes() {
         "qwen3.6-plus",
         "my-mm-only-model",
     ] {
-        let resp = post(&fake, TEXT_PATH, &body_for(model, "hi"), true).await;
+        let resp = post(&client, &fake, TEXT_PATH, &body_for(model, "hi"), true).await;
         assert_eq!(resp.status(), 200, "{model}");
         assert_eq!(header(&resp, "x-dashscope-finished"), "true");
         let body = resp.text().await.unwrap();
@@ -172,6 +198,7 @@ async fn wrong_path_gets_url_error_in_both_modes() {
 #[tokio::test]
 async fn scripted_replies_are_fifo_then_auto_resumes() {
     let fake = FakeDashScope::start().await;
+    let client = reqwest::Client::new();
     fake.push(Reply::error_fixture(429, "error-throttling.json").with_header("Retry-After", "0"));
     fake.push(Reply::json_fixture("tool-calls-nonstream.json"));
     fake.push(Reply::Raw {
@@ -181,7 +208,7 @@ async fn scripted_replies_are_fifo_then_auto_resumes() {
     });
     let body = body_for("qwen-plus", "hi");
 
-    let resp = post(&fake, TEXT_PATH, &body, false).await;
+    let resp = post(&client, &fake, TEXT_PATH, &body, false).await;
     assert_eq!(resp.status(), 429);
     assert_eq!(header(&resp, "retry-after"), "0");
     assert_eq!(
@@ -189,20 +216,20 @@ async fn scripted_replies_are_fifo_then_auto_resumes() {
         "0cbe6006-faec-9854-bf8b-c906d75c3bd8"
     );
 
-    let resp = post(&fake, TEXT_PATH, &body, false).await;
+    let resp = post(&client, &fake, TEXT_PATH, &body, false).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(
         resp.text().await.unwrap(),
         fixture("tool-calls-nonstream.json")
     );
 
-    let resp = post(&fake, TEXT_PATH, &body, false).await;
+    let resp = post(&client, &fake, TEXT_PATH, &body, false).await;
     assert_eq!(resp.status(), 502);
     assert_eq!(header(&resp, "content-type"), "text/html");
     assert_eq!(resp.text().await.unwrap(), "<html>Bad Gateway</html>");
 
     assert_eq!(fake.pending_replies(), 0);
-    let resp = post(&fake, TEXT_PATH, &body, false).await;
+    let resp = post(&client, &fake, TEXT_PATH, &body, false).await;
     assert_eq!(resp.status(), 200);
     let got: Value = resp.json().await.unwrap();
     assert_eq!(got, parse(&fixture("text-nonstream.json")));
@@ -211,8 +238,9 @@ async fn scripted_replies_are_fifo_then_auto_resumes() {
 #[tokio::test]
 async fn requests_are_recorded_with_headers_and_body() {
     let fake = FakeDashScope::start().await;
+    let client = reqwest::Client::new();
     let body = body_for("qwen-plus", "hello");
-    let resp = reqwest::Client::new()
+    let resp = client
         .post(format!("{}{TEXT_PATH}", fake.base_url))
         .bearer_auth("sk-abc")
         .header("X-Custom", "yes")
@@ -221,7 +249,7 @@ async fn requests_are_recorded_with_headers_and_body() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let resp = reqwest::Client::new()
+    let resp = client
         .get(format!("{}/nope?x=1", fake.base_url))
         .send()
         .await
@@ -247,8 +275,16 @@ async fn requests_are_recorded_with_headers_and_body() {
 #[tokio::test]
 async fn drop_after_aborts_the_body_after_n_events() {
     let fake = FakeDashScope::start().await;
+    let client = reqwest::Client::new();
     fake.push(Reply::sse_fixture("text-stream-incremental.sse").drop_after(3));
-    let resp = post(&fake, TEXT_PATH, &body_for("qwen-plus", "hi"), true).await;
+    let resp = post(
+        &client,
+        &fake,
+        TEXT_PATH,
+        &body_for("qwen-plus", "hi"),
+        true,
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let mut stream = resp.bytes_stream();
     let mut got = Vec::new();
@@ -274,7 +310,9 @@ async fn drop_after_aborts_the_body_after_n_events() {
 #[tokio::test]
 async fn auto_drop_scenario_aborts_after_three_events() {
     let fake = FakeDashScope::start().await;
+    let client = reqwest::Client::new();
     let resp = post(
+        &client,
         &fake,
         TEXT_PATH,
         &body_for("qwen-plus", "go scenario:drop"),
@@ -300,8 +338,16 @@ async fn auto_drop_scenario_aborts_after_three_events() {
 #[tokio::test]
 async fn client_dropping_a_paced_stream_is_counted_as_cancelled() {
     let fake = FakeDashScope::start().await;
+    let client = reqwest::Client::new();
     fake.push(Reply::sse_fixture("text-stream-incremental.sse").paced(Duration::from_millis(100)));
-    let resp = post(&fake, TEXT_PATH, &body_for("qwen-plus", "hi"), true).await;
+    let resp = post(
+        &client,
+        &fake,
+        TEXT_PATH,
+        &body_for("qwen-plus", "hi"),
+        true,
+    )
+    .await;
     let mut stream = resp.bytes_stream();
     let first = stream.next().await.unwrap().unwrap();
     assert!(first.starts_with(b"id:1\n"));
@@ -313,8 +359,16 @@ async fn client_dropping_a_paced_stream_is_counted_as_cancelled() {
 #[tokio::test]
 async fn client_dropping_a_stalled_stream_is_counted_as_cancelled() {
     let fake = FakeDashScope::start().await;
+    let client = reqwest::Client::new();
     fake.push(Reply::sse_fixture("text-stream-incremental.sse").stall_after(2));
-    let resp = post(&fake, TEXT_PATH, &body_for("qwen-plus", "hi"), true).await;
+    let resp = post(
+        &client,
+        &fake,
+        TEXT_PATH,
+        &body_for("qwen-plus", "hi"),
+        true,
+    )
+    .await;
     let mut stream = resp.bytes_stream();
     let mut got = Vec::new();
     // Two events arrive, then nothing.
@@ -330,8 +384,9 @@ async fn client_dropping_a_stalled_stream_is_counted_as_cancelled() {
 #[tokio::test]
 async fn hang_never_sends_headers() {
     let fake = FakeDashScope::start().await;
+    let client = reqwest::Client::new();
     fake.push(Reply::Hang);
-    let result = reqwest::Client::new()
+    let result = client
         .post(format!("{}{TEXT_PATH}", fake.base_url))
         .json(&body_for("qwen-plus", "hi"))
         .timeout(Duration::from_millis(200))
@@ -343,8 +398,9 @@ async fn hang_never_sends_headers() {
 #[tokio::test]
 async fn echo_scenario_returns_the_request_body() {
     let fake = FakeDashScope::start().await;
+    let client = reqwest::Client::new();
     let body = body_for("qwen-plus", "scenario:echo please");
-    let resp = post(&fake, TEXT_PATH, &body, false).await;
+    let resp = post(&client, &fake, TEXT_PATH, &body, false).await;
     let got: Value = resp.json().await.unwrap();
     let content = got["output"]["choices"][0]["message"]["content"]
         .as_str()
@@ -355,7 +411,7 @@ async fn echo_scenario_returns_the_request_body() {
         "model": "qwen3.5-plus",
         "input": {"messages": [{"role": "user", "content": [{"image": "https://x/y.png"}, {"text": "scenario:echo"}]}]}
     });
-    let resp = post(&fake, MM_PATH, &mm_body, true).await;
+    let resp = post(&client, &fake, MM_PATH, &mm_body, true).await;
     let frames = sse_payloads(&resp.text().await.unwrap());
     assert_eq!(frames.len(), 2);
     let text = frames[0].1["output"]["choices"][0]["message"]["content"][0]["text"]
@@ -368,7 +424,9 @@ async fn echo_scenario_returns_the_request_body() {
 #[tokio::test]
 async fn unknown_scenario_is_a_400() {
     let fake = FakeDashScope::start().await;
+    let client = reqwest::Client::new();
     let resp = post(
+        &client,
         &fake,
         TEXT_PATH,
         &body_for("qwen-plus", "scenario:nope"),
@@ -385,12 +443,13 @@ async fn unknown_scenario_is_a_400() {
 #[tokio::test]
 async fn every_scenario_answers_well_formed() {
     let fake = FakeDashScope::start().await;
+    let client = reqwest::Client::new();
     for &scenario in SCENARIOS {
         if scenario == "slow" || scenario == "drop" {
             continue; // covered elsewhere / slow by design
         }
         let body = body_for("qwen-plus", &format!("please scenario:{scenario}"));
-        let resp = post(&fake, TEXT_PATH, &body, false).await;
+        let resp = post(&client, &fake, TEXT_PATH, &body, false).await;
         let status = resp.status().as_u16();
         let expected = match scenario {
             "error-401" => 401,
@@ -408,7 +467,7 @@ async fn every_scenario_answers_well_formed() {
             assert!(v["code"].is_string(), "{scenario}: {v}");
         }
 
-        let resp = post(&fake, TEXT_PATH, &body, true).await;
+        let resp = post(&client, &fake, TEXT_PATH, &body, true).await;
         let status = resp.status().as_u16();
         let stream_expected = if matches!(scenario, "reasoning" | "reasoning-tools") {
             200

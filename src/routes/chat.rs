@@ -100,7 +100,13 @@ async fn handle(
         .try_acquire_owned()
         .map_err(|_| ProxyError::Overloaded)?;
     check_content_type(headers)?;
-    let bytes = read_body(headers, body, state.cfg.max_body_bytes).await?;
+    let bytes = read_body(
+        headers,
+        body,
+        state.cfg.max_body_bytes,
+        state.cfg.request_read_timeout,
+    )
+    .await?;
     let req = parse(&bytes)?;
     drop(bytes);
     treq::validate(&req)?;
@@ -202,7 +208,7 @@ async fn handle(
                 created,
                 model: client_model.clone(),
             };
-            let translator = StreamTranslator::new(meta, translated.include_usage, translated.n);
+            let translator = StreamTranslator::new(meta, translated.include_usage);
             if translated.stream {
                 let pump = Pump {
                     translator,
@@ -270,7 +276,26 @@ fn too_large(limit: usize) -> ProxyError {
     }
 }
 
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ProxyError> {
+fn read_timed_out(after: Duration) -> ProxyError {
+    ProxyError::Client {
+        status: StatusCode::REQUEST_TIMEOUT,
+        message: format!(
+            "the request body was not received within {}s",
+            after.as_secs()
+        ),
+        param: None,
+        code: "request_timeout".into(),
+    }
+}
+
+/// Read the whole body: bounded in size, and in time as a whole (the body timeout layer only
+/// bounds the silence between chunks, so a trickling client could otherwise hold a slot).
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    deadline: Duration,
+) -> Result<Bytes, ProxyError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -278,18 +303,27 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit));
     }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+    let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| read_timed_out(deadline))?;
+    read.map_err(|e| {
         let text = format!("{e}");
         let mut src: Option<&dyn std::error::Error> = Some(&e);
         let mut is_limit = false;
+        let mut is_timeout = false;
         while let Some(s) = src {
             if s.is::<http_body_util::LengthLimitError>() {
                 is_limit = true;
+            }
+            if s.is::<tower_http::timeout::TimeoutError>() {
+                is_timeout = true;
             }
             src = s.source();
         }
         if is_limit {
             too_large(limit)
+        } else if is_timeout {
+            read_timed_out(deadline)
         } else {
             ProxyError::Client {
                 status: StatusCode::BAD_REQUEST,
@@ -603,7 +637,7 @@ impl CallPlan<'_> {
             }
         }
         Next::Fail(ProxyError::Upstream {
-            mapped,
+            mapped: Box::new(mapped),
             retry_after,
         })
     }
@@ -648,7 +682,7 @@ fn parse_payload(raw: &[u8]) -> Result<GenerationResponse, Failure> {
 fn in_band_failure(body: ErrorBody) -> Failure {
     Failure::Status {
         status: 0,
-        body,
+        body: Box::new(body),
         retry_after: None,
     }
 }
@@ -691,7 +725,7 @@ fn failure_to_error(f: Failure) -> ProxyError {
             body,
             retry_after,
         } => ProxyError::Upstream {
-            mapped: classify(Some(status), &body),
+            mapped: Box::new(classify(Some(status), &body)),
             retry_after,
         },
     }

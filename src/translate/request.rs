@@ -71,8 +71,6 @@ pub struct Translated {
     pub endpoint: Endpoint,
     pub stream: bool,
     pub include_usage: bool,
-    /// Number of choices the client asked for (1 when absent).
-    pub n: u32,
     /// `enable_thinking` is explicitly true in the parameters sent upstream.
     pub thinking: bool,
     pub notes: Notes,
@@ -320,7 +318,8 @@ pub fn to_dashscope(
 
     // Config: defaults fill gaps, overrides win.
     for (k, v) in ctx.defaults {
-        if !p.contains_key(k) && !(k == "tools" && tools.is_some()) {
+        let already_set = p.contains_key(k) || (k == "tools" && tools.is_some());
+        if !already_set {
             p.insert(k.clone(), v.clone());
         }
     }
@@ -344,7 +343,6 @@ pub fn to_dashscope(
         endpoint,
         stream,
         include_usage,
-        n: n.unwrap_or(1).max(1),
         thinking,
         notes,
     })

@@ -48,7 +48,6 @@ struct ToolState {
 pub struct StreamTranslator {
     meta: Meta,
     include_usage: bool,
-    expected: usize,
     choices: Vec<ChoiceState>,
     /// Extension values (e.g. `search_info`) last forwarded, to forward only changes.
     forwarded: Map<String, Value>,
@@ -56,12 +55,10 @@ pub struct StreamTranslator {
 }
 
 impl StreamTranslator {
-    pub fn new(meta: Meta, include_usage: bool, n: u32) -> Self {
-        let expected = (n as usize).clamp(1, MAX_CHOICES);
+    pub fn new(meta: Meta, include_usage: bool) -> Self {
         StreamTranslator {
             meta,
             include_usage,
-            expected,
             choices: Vec::new(),
             forwarded: Map::new(),
             request_id: None,
@@ -77,9 +74,11 @@ impl StreamTranslator {
         self.request_id.as_deref()
     }
 
-    /// Every expected choice has finished.
+    /// Every choice the upstream started has finished (and at least one did). DashScope may
+    /// answer fewer choices than `n` asked for (models without `n`, or tools forcing 1).
     pub fn is_finished(&self) -> bool {
-        self.choices.len() >= self.expected && self.choices.iter().all(|c| c.finished)
+        let mut seen = self.choices.iter().filter(|c| c.sent_role).peekable();
+        seen.peek().is_some() && seen.all(|c| c.finished)
     }
 
     /// Translate one native frame (already checked not to be an error frame).

@@ -33,7 +33,7 @@ pub enum Failure {
     /// A non-2xx answer.
     Status {
         status: u16,
-        body: ErrorBody,
+        body: Box<ErrorBody>,
         retry_after: Option<HeaderValue>,
     },
     /// A body we cannot read (not JSON, wrong content type, malformed SSE).
@@ -146,7 +146,7 @@ impl DashScopeClient {
         }
         Err(Failure::Status {
             status: status.as_u16(),
-            body,
+            body: Box::new(body),
             retry_after,
         })
     }
