@@ -23,7 +23,7 @@ macro_rules! lenient_struct {
                 $(#[doc = $doc])*
                 pub $field: Option<$ty>,
             )*
-            /// Keys this type does not name, kept in arrival order.
+            /// Keys this type does not name, with their JSON values (sorted by key).
             pub extra: serde_json::Map<String, serde_json::Value>,
         }
 

@@ -132,6 +132,7 @@ pub struct FunctionFragment {
 }
 
 lenient_struct! {
+    #[derive(Clone)]
     pub struct Usage {
         input_tokens: u64,
         output_tokens: u64,
@@ -143,14 +144,17 @@ lenient_struct! {
     }
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
-pub struct PromptTokensDetails {
-    #[serde(default)]
-    pub cached_tokens: Option<u64>,
+lenient_struct! {
+    #[derive(Clone)]
+    pub struct PromptTokensDetails {
+        cached_tokens: u64,
+    }
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
-pub struct OutputTokensDetails {
-    #[serde(default)]
-    pub reasoning_tokens: Option<u64>,
+lenient_struct! {
+    /// `reasoning_tokens`, plus `text_tokens` / `audio_tokens` kept in `extra`.
+    #[derive(Clone)]
+    pub struct OutputTokensDetails {
+        reasoning_tokens: u64,
+    }
 }

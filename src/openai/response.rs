@@ -67,14 +67,22 @@ pub struct Usage {
     pub extensions: Map<String, Value>,
 }
 
+/// `cached_tokens`, plus native detail keys (`cache_creation_input_tokens`, …) kept as is.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PromptTokensDetails {
-    pub cached_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<u64>,
+    #[serde(flatten)]
+    pub extensions: Map<String, Value>,
 }
 
+/// `reasoning_tokens`, plus native detail keys (`text_tokens`, `audio_tokens`) kept as is.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CompletionTokensDetails {
-    pub reasoning_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
+    #[serde(flatten)]
+    pub extensions: Map<String, Value>,
 }
 
 /// A stream chunk; borrows from the stream translator so nothing is cloned per frame.

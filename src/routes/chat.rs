@@ -66,11 +66,13 @@ pub async fn chat_completions(
                 &code,
             );
             tracing::warn!(status = e.status().as_u16(), error = %e, kind = e.label(), "request failed");
+            // DashScope's request id, also when the call failed upstream.
+            let request_id = info.request_id.or_else(|| match &e {
+                ProxyError::Upstream { mapped, .. } => mapped.request_id.clone(),
+                _ => None,
+            });
             let mut resp = e.into_response();
-            if let Some(id) = info
-                .request_id
-                .and_then(|id| HeaderValue::from_str(&id).ok())
-            {
+            if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
                 resp.headers_mut().insert("x-request-id", id);
             }
             resp

@@ -317,14 +317,16 @@ pub fn to_dashscope(
     }
 
     // Config: defaults fill gaps, overrides win.
-    for (k, v) in ctx.defaults {
+    for (k, v) in ctx.defaults.iter().filter(|(k, _)| !GATEWAY_OWNED.contains(&k.as_str())) {
         let already_set = p.contains_key(k) || (k == "tools" && tools.is_some());
         if !already_set {
             p.insert(k.clone(), v.clone());
         }
     }
     for (k, v) in ctx.overrides {
-        p.insert(k.clone(), v.clone());
+        if !GATEWAY_OWNED.contains(&k.as_str()) {
+            p.insert(k.clone(), v.clone());
+        }
     }
 
     let preserve =

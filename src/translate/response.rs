@@ -112,20 +112,29 @@ pub fn synthetic_call_id(completion_id: &str, choice: u32, k: usize) -> String {
 pub fn usage(u: ds::Usage) -> openai::Usage {
     let prompt = u.input_tokens.unwrap_or(0);
     let completion = u.output_tokens.unwrap_or(0);
-    let cached = u
-        .prompt_tokens_details
-        .and_then(|d| d.cached_tokens)
-        .or(u.cached_tokens);
+    // Cached tokens live in `prompt_tokens_details` or, on some models, at the top level.
+    let prompt_details = match (u.prompt_tokens_details, u.cached_tokens) {
+        (Some(d), top) => Some(openai::PromptTokensDetails {
+            cached_tokens: d.cached_tokens.or(top),
+            extensions: d.extra,
+        }),
+        (None, Some(c)) => Some(openai::PromptTokensDetails {
+            cached_tokens: Some(c),
+            extensions: Map::new(),
+        }),
+        (None, None) => None,
+    };
     openai::Usage {
         prompt_tokens: prompt,
         completion_tokens: completion,
         total_tokens: u.total_tokens.unwrap_or(prompt + completion),
-        prompt_tokens_details: cached
-            .map(|cached_tokens| openai::PromptTokensDetails { cached_tokens }),
-        completion_tokens_details: u
-            .output_tokens_details
-            .and_then(|d| d.reasoning_tokens)
-            .map(|reasoning_tokens| openai::CompletionTokensDetails { reasoning_tokens }),
+        prompt_tokens_details: prompt_details,
+        completion_tokens_details: u.output_tokens_details.map(|d| {
+            openai::CompletionTokensDetails {
+                reasoning_tokens: d.reasoning_tokens,
+                extensions: d.extra,
+            }
+        }),
         extensions: u.extra,
     }
 }

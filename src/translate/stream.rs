@@ -209,9 +209,9 @@ impl StreamTranslator {
     pub fn final_usage(&self) -> Option<openai::Usage> {
         let mut per_choice = self.choices.iter().filter_map(|c| c.usage.as_ref());
         let first = per_choice.next()?;
-        let mut total = usage(clone_usage(first));
+        let mut total = usage(first.clone());
         for u in per_choice {
-            let u = usage(clone_usage(u));
+            let u = usage(u.clone());
             total.completion_tokens += u.completion_tokens;
             total.prompt_tokens = total.prompt_tokens.max(u.prompt_tokens);
         }
@@ -235,18 +235,6 @@ impl StreamTranslator {
             usage: Some(self.final_usage().unwrap_or_default()),
             extensions: Map::new(),
         }))
-    }
-}
-
-fn clone_usage(u: &ds::Usage) -> ds::Usage {
-    ds::Usage {
-        input_tokens: u.input_tokens,
-        output_tokens: u.output_tokens,
-        total_tokens: u.total_tokens,
-        prompt_tokens_details: u.prompt_tokens_details.clone(),
-        cached_tokens: u.cached_tokens,
-        output_tokens_details: u.output_tokens_details.clone(),
-        extra: u.extra.clone(),
     }
 }
 
