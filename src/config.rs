@@ -561,6 +561,11 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
     let max_connections = env_parse(env, "DASHBRIDGE_MAX_CONNECTIONS", errs)
         .or(file.server.max_connections)
         .unwrap_or(16384);
+    if max_connections == 0 {
+        errs.push(
+            "DASHBRIDGE_MAX_CONNECTIONS / server.max_connections must be greater than 0".into(),
+        );
+    }
     let read_timeout = env_parse(env, "DASHBRIDGE_REQUEST_READ_TIMEOUT_SECS", errs)
         .or(file.server.request_read_timeout_secs)
         .unwrap_or(30);
@@ -595,6 +600,13 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
         }
     }
 
+    if !client_keys.is_empty() && upstream.api_key.is_none() {
+        errs.push(
+            "DASHBRIDGE_API_KEYS / auth.api_keys_file need DASHSCOPE_API_KEY: with client keys the \
+             gateway must hold the DashScope key (a client's gateway key is never forwarded)"
+                .into(),
+        );
+    }
     let log_format = match env
         .get("DASHBRIDGE_LOG_FORMAT")
         .or(file.log.format)

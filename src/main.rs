@@ -50,6 +50,7 @@ async fn main() -> ExitCode {
     }
     telemetry::init(cfg.log_format);
     metrics::install();
+    metrics::spawn_upkeep();
     let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
         Ok(l) => l,
         Err(e) => {

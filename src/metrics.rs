@@ -40,6 +40,21 @@ pub fn install() -> Option<PrometheusHandle> {
         .clone()
 }
 
+/// Every 5 s, fold buffered histogram samples into their buckets. `install_recorder` runs no
+/// upkeep itself: without this every observation stays buffered until the next `/metrics`
+/// scrape, so memory grows with traffic when nobody scrapes (found by `scripts/soak.sh`).
+pub fn spawn_upkeep() {
+    if let Some(handle) = install() {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                handle.run_upkeep();
+            }
+        });
+    }
+}
+
 pub fn render() -> String {
     install().map(|h| h.render()).unwrap_or_default()
 }

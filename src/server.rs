@@ -93,7 +93,8 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// 1. catch-panic: a handler panic becomes a 500 with an OpenAI body, never a dropped socket;
 /// 2. sensitive headers: `Authorization` is redacted in every log line;
 /// 3. set request id: a UUID `x-request-id` when the client sent none;
-/// 4. trace: one span per request (method, path, request id), covering streamed bodies;
+/// 4. trace: one span per request (method, path, request id; the handler adds model,
+///    endpoint and upstream request id; status on response), covering streamed bodies;
 /// 5. finish log: one INFO line per request when its response body is done or dropped
 ///    (streams included), with status and total duration, inside the request span;
 /// 6. propagate request id: echoes it on the response unless the handler set DashScope's;
@@ -124,6 +125,9 @@ pub fn router(state: AppState) -> Router {
                         status = tracing::field::Empty,
                     )
                 })
+                // Failures are logged where they are understood (the handler, the stream pump);
+                // tower-http's generic "response failed" line would repeat each at ERROR.
+                .on_failure(())
                 .on_response(|resp: &Response, latency: Duration, span: &tracing::Span| {
                     span.record("status", resp.status().as_u16());
                     tracing::debug!(

@@ -22,7 +22,13 @@ pub fn init(format: LogFormat) {
         .with_ansi(std::io::stderr().is_terminal());
     // try_init: a second call (tests) keeps the first subscriber.
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        // The current span (request id, model, status...) is enough; the full span list would
+        // repeat it on every line.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_span_list(false)
+            .try_init(),
         LogFormat::Text => builder.try_init(),
     };
 }

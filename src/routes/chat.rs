@@ -65,12 +65,25 @@ pub async fn chat_completions(
                 e.status().as_u16(),
                 &code,
             );
-            tracing::warn!(status = e.status().as_u16(), error = %e, kind = e.label(), "request failed");
+            // A client error's message can quote the request (serde echoes bad values): log
+            // its code and parameter only, unless content logging is on.
+            match &e {
+                ProxyError::Client { param, .. } if !state.cfg.log_content => tracing::warn!(
+                    status = e.status().as_u16(), code = %code, param = ?param, kind = e.label(),
+                    "request failed"
+                ),
+                _ => {
+                    tracing::warn!(status = e.status().as_u16(), error = %e, kind = e.label(), "request failed")
+                }
+            }
             // DashScope's request id, also when the call failed upstream.
             let request_id = info.request_id.or_else(|| match &e {
                 ProxyError::Upstream { mapped, .. } => mapped.request_id.clone(),
                 _ => None,
             });
+            if let Some(id) = &request_id {
+                tracing::Span::current().record("upstream_request_id", id.as_str());
+            }
             let mut resp = e.into_response();
             if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
                 resp.headers_mut().insert("x-request-id", id);
@@ -197,7 +210,7 @@ async fn handle(
             if let Some(u) = &completion.usage {
                 metrics::record_tokens(&client_model, u.prompt_tokens, u.completion_tokens);
             }
-            (json_response(&completion), request_id)
+            (json_response(&completion, cfg.log_content), request_id)
         }
         Opened::Stream {
             first,
@@ -220,6 +233,7 @@ async fn handle(
                     done: false,
                     drain: state.drain.clone(),
                     model: client_model.clone(),
+                    log_content: cfg.log_content,
                     endpoint: info.endpoint,
                     started,
                     first_token_seen: false,
@@ -232,7 +246,7 @@ async fn handle(
                 if let Some(u) = &completion.usage {
                     metrics::record_tokens(&client_model, u.prompt_tokens, u.completion_tokens);
                 }
-                (json_response(&completion), request_id)
+                (json_response(&completion, cfg.log_content), request_id)
             }
         }
     };
@@ -380,14 +394,19 @@ fn parse(bytes: &[u8]) -> Result<openai::ChatCompletionRequest, ProxyError> {
     Ok(req)
 }
 
-fn json_response(completion: &openai::ChatCompletion) -> Response {
+fn json_response(completion: &openai::ChatCompletion, log_content: bool) -> Response {
     match serde_json::to_vec(completion) {
-        Ok(body) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response(),
+        Ok(body) => {
+            if log_content {
+                tracing::info!(completion = %String::from_utf8_lossy(&body), "content");
+            }
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response()
+        }
         Err(e) => ProxyError::Internal(format!("serializing a completion: {e}")).into_response(),
     }
 }
@@ -436,6 +455,9 @@ impl CallPlan<'_> {
             treq::set_upstream_stream(&mut tr.body, stream);
             let body = serde_json::to_vec(&tr.body)
                 .map_err(|e| ProxyError::Internal(format!("serializing the request: {e}")))?;
+            if self.state.cfg.log_content {
+                tracing::info!(upstream_request = %String::from_utf8_lossy(&body), "content");
+            }
             let result = self
                 .state
                 .client
@@ -743,6 +765,7 @@ struct Pump {
     done: bool,
     drain: Drain,
     model: String,
+    log_content: bool,
     endpoint: &'static str,
     started: Instant,
     first_token_seen: bool,
@@ -779,8 +802,11 @@ impl Pump {
                             self.first_token_seen = true;
                             metrics::record_ttft(self.endpoint, self.started.elapsed());
                         }
-                        self.queue
-                            .push_back(Event::default().data(self.translator.render(&body)));
+                        let data = self.translator.render(&body);
+                        if self.log_content {
+                            tracing::info!(chunk = %data, "content");
+                        }
+                        self.queue.push_back(Event::default().data(data));
                     }
                 }
                 Some(Err(f)) => {
