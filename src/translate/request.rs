@@ -317,7 +317,11 @@ pub fn to_dashscope(
     }
 
     // Config: defaults fill gaps, overrides win.
-    for (k, v) in ctx.defaults.iter().filter(|(k, _)| !GATEWAY_OWNED.contains(&k.as_str())) {
+    for (k, v) in ctx
+        .defaults
+        .iter()
+        .filter(|(k, _)| !GATEWAY_OWNED.contains(&k.as_str()))
+    {
         let already_set = p.contains_key(k) || (k == "tools" && tools.is_some());
         if !already_set {
             p.insert(k.clone(), v.clone());

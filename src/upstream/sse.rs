@@ -32,26 +32,62 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send,
     E: Into<Failure> + Send,
 {
-    bytes.eventsource().filter_map(|item| async move {
-        match item {
-            Ok(ev) => {
-                let data = ev.data;
-                if data.is_empty() || data == "[DONE]" || ev.event == "done" {
-                    None
-                } else {
-                    Some(Ok(Frame {
-                        event: ev.event,
-                        data,
-                    }))
+    strip_bom(bytes)
+        .eventsource()
+        .filter_map(|item| async move {
+            match item {
+                Ok(ev) => {
+                    let data = ev.data;
+                    if data.is_empty() || data == "[DONE]" || ev.event == "done" {
+                        None
+                    } else {
+                        Some(Ok(Frame {
+                            event: ev.event,
+                            data,
+                        }))
+                    }
+                }
+                Err(EventStreamError::Transport(e)) => Some(Err(e.into())),
+                Err(EventStreamError::Utf8(e)) => {
+                    Some(Err(Failure::Protocol(format!("stream is not UTF-8: {e}"))))
+                }
+                Err(EventStreamError::Parser(e)) => {
+                    Some(Err(Failure::Protocol(format!("malformed SSE: {e}"))))
                 }
             }
-            Err(EventStreamError::Transport(e)) => Some(Err(e.into())),
-            Err(EventStreamError::Utf8(e)) => {
-                Some(Err(Failure::Protocol(format!("stream is not UTF-8: {e}"))))
+        })
+}
+
+/// Drop the byte-order marks a body starts with, even when one is split across reads.
+/// `eventsource-stream` 0.2.3 panics on a leading BOM (it slices the 3-byte mark at byte 1);
+/// found by fuzzing (`fuzz/corpus/sse/bom-comments-done.sse`).
+fn strip_bom<S, E>(bytes: S) -> impl Stream<Item = Result<Bytes, E>> + Send
+where
+    S: Stream<Item = Result<Bytes, E>> + Send,
+    E: Send,
+{
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    // `Some(held)` until the first byte that is not part of a leading BOM.
+    bytes.scan(Some(Vec::new()), |start, item| {
+        let out = match (start.take(), item) {
+            (Some(mut held), Ok(chunk)) => {
+                held.extend_from_slice(&chunk);
+                while held.starts_with(BOM) {
+                    held.drain(..BOM.len());
+                }
+                if BOM.starts_with(&held) {
+                    *start = Some(held);
+                    Ok(Bytes::new())
+                } else {
+                    Ok(Bytes::from(held))
+                }
             }
-            Err(EventStreamError::Parser(e)) => {
-                Some(Err(Failure::Protocol(format!("malformed SSE: {e}"))))
+            (held, Err(e)) => {
+                *start = held;
+                Err(e)
             }
-        }
+            (None, Ok(chunk)) => Ok(chunk),
+        };
+        std::future::ready(Some(out))
     })
 }
