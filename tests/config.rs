@@ -1,4 +1,5 @@
 //! Configuration: defaults, file, env overrides, every error named, secrets redacted.
+#![allow(clippy::unwrap_used)]
 //! The environment is a map passed in (never `set_var`).
 
 use std::collections::HashMap;
@@ -35,10 +36,22 @@ fn defaults_match_the_documented_values() {
     assert_eq!(c.shutdown_grace, Duration::from_secs(30));
     assert!(c.client_keys.is_empty());
     // Routing defaults (wire-format §1.3).
-    for m in ["qwen3-vl-plus", "qvq-max", "qwen3.5-plus", "qwen3.6-flash", "qwen-vl-max"] {
+    for m in [
+        "qwen3-vl-plus",
+        "qvq-max",
+        "qwen3.5-plus",
+        "qwen3.6-flash",
+        "qwen-vl-max",
+    ] {
         assert_eq!(c.endpoint_for(m, None), Endpoint::Multimodal, "{m}");
     }
-    for m in ["qwen-plus", "qwen3-max", "qwq-plus", "deepseek-v3", "qwen3.7-max"] {
+    for m in [
+        "qwen-plus",
+        "qwen3-max",
+        "qwq-plus",
+        "deepseek-v3",
+        "qwen3.7-max",
+    ] {
         assert_eq!(c.endpoint_for(m, None), Endpoint::Text, "{m}");
     }
     assert!(c.is_stream_only("qwq-plus", None));
@@ -86,9 +99,15 @@ endpoint = "multimodal"
     assert_eq!(c.upstream.api_key.as_ref().unwrap().expose(), "sk-from-env");
     let alias = c.models.get("gpt-4o").unwrap();
     assert_eq!(alias.target.as_deref(), Some("qwen-plus"));
-    assert_eq!(alias.defaults.get("enable_thinking"), Some(&serde_json::json!(false)));
+    assert_eq!(
+        alias.defaults.get("enable_thinking"),
+        Some(&serde_json::json!(false))
+    );
     let vision = c.models.get("vision-alias");
-    assert_eq!(c.endpoint_for("my-custom-model", vision), Endpoint::Multimodal);
+    assert_eq!(
+        c.endpoint_for("my-custom-model", vision),
+        Endpoint::Multimodal
+    );
 }
 
 #[test]
@@ -130,7 +149,9 @@ upstream = "nowhere"
 #[test]
 fn unknown_file_keys_are_errors_with_their_path() {
     let path = write("typo.toml", "[upstream]\nbase_ur = \"https://x.example\"\n");
-    let err = Config::load(Some(&path), &env(&[])).unwrap_err().to_string();
+    let err = Config::load(Some(&path), &env(&[]))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("base_ur"), "{err}");
 }
 
@@ -162,6 +183,8 @@ upstream = "sg"
     assert!(!summary.contains("sk-sg-secret") && !summary.contains("sk-main"));
     assert!(summary.contains("[redacted]"));
 
-    let missing = Config::load(Some(&path), &env(&[])).unwrap_err().to_string();
+    let missing = Config::load(Some(&path), &env(&[]))
+        .unwrap_err()
+        .to_string();
     assert!(missing.contains("upstreams.sg.api_key_env: environment variable SG_KEY is not set"));
 }

@@ -127,7 +127,7 @@ pub fn usage(u: ds::Usage) -> openai::Usage {
     openai::Usage {
         prompt_tokens: prompt,
         completion_tokens: completion,
-        total_tokens: u.total_tokens.unwrap_or(prompt + completion),
+        total_tokens: u.total_tokens.unwrap_or(prompt.saturating_add(completion)),
         prompt_tokens_details: prompt_details,
         completion_tokens_details: u.output_tokens_details.map(|d| {
             openai::CompletionTokensDetails {

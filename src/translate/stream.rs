@@ -212,11 +212,11 @@ impl StreamTranslator {
         let mut total = usage(first.clone());
         for u in per_choice {
             let u = usage(u.clone());
-            total.completion_tokens += u.completion_tokens;
+            total.completion_tokens = total.completion_tokens.saturating_add(u.completion_tokens);
             total.prompt_tokens = total.prompt_tokens.max(u.prompt_tokens);
         }
         if self.choices.iter().filter(|c| c.usage.is_some()).count() > 1 {
-            total.total_tokens = total.prompt_tokens + total.completion_tokens;
+            total.total_tokens = total.prompt_tokens.saturating_add(total.completion_tokens);
         }
         Some(total)
     }

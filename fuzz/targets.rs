@@ -1,0 +1,314 @@
+//! The bodies of the three fuzz targets, in one place.
+//!
+//! Included by `#[path]` from the cargo-fuzz crate (`fuzz/fuzz_targets/*.rs`, nightly or
+//! `RUSTC_BOOTSTRAP=1`) and from the bounded stable harness `tests/fuzz_harness.rs` (corpus +
+//! proptest mutations, run by `cargo test`), so both exercise exactly the same code. Each target
+//! must never panic on any input; each also checks a few properties that must hold for every
+//! input, and returns a small summary the harness asserts exact values on for the seed corpus.
+//!
+//! - [`request`]: bytes → OpenAI request → `validate` → `to_dashscope` (a context chosen from the
+//!   input's length) → `set_upstream_stream` / `shape_for_endpoint` → JSON.
+//! - [`response`]: bytes → native response → `to_openai` → JSON; the same bytes split at `\n`
+//!   as SSE payloads → `StreamTranslator::on_frame` / `render` / `finish` and the aggregator;
+//!   `ErrorBody::parse` → `translate::error::classify`.
+//! - [`sse`]: a split plan + bytes → `upstream::sse::frames`; the frames must not depend on how
+//!   the bytes were split into reads.
+
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use dashbridge::dashscope::{Endpoint, ErrorBody, GenerationResponse};
+use dashbridge::openai::ChatCompletionRequest;
+use dashbridge::translate::aggregate::Aggregator;
+use dashbridge::translate::error::classify;
+use dashbridge::translate::request::{
+    Ctx, EffortBudgets, UnknownPolicy, UnsupportedPolicy, set_upstream_stream, shape_for_endpoint,
+    to_dashscope, validate,
+};
+use dashbridge::translate::response::{Meta, to_openai};
+use dashbridge::translate::stream::StreamTranslator;
+use dashbridge::upstream::Failure;
+use dashbridge::upstream::sse::{Frame, frames};
+use futures_util::{FutureExt, StreamExt, stream};
+use serde_json::{Map, Value, json};
+
+// ---- request ---------------------------------------------------------------------------------
+
+/// What [`request`] did with an input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestOutcome {
+    /// Not a JSON object of the request's shape.
+    NotARequest,
+    /// `validate` refused it; the parameter named.
+    Invalid(Option<String>),
+    /// `to_dashscope` refused it (a 400 naming the parameter).
+    Refused(Option<String>),
+    /// Translated: the endpoint chosen and the number of native messages.
+    Translated {
+        endpoint: &'static str,
+        messages: usize,
+    },
+}
+
+/// The translation context for a selector (the input's length): its low bits pick the endpoint, the
+/// native `reasoning_effort` flag, `preserve_thinking`, config defaults/overrides and the
+/// unknown-field policy, so the fuzzer reaches every branch without spending input bytes.
+fn with_ctx<R>(selector: usize, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
+    let budgets = EffortBudgets::default();
+    let empty = Map::new();
+    let mut defaults = Map::new();
+    defaults.insert("temperature".into(), json!(0.7));
+    defaults.insert("enable_thinking".into(), json!(false));
+    let mut overrides = Map::new();
+    overrides.insert("max_tokens".into(), json!(64));
+    let with_config = selector & 8 != 0;
+    let ctx = Ctx {
+        upstream_model: "qwen-plus",
+        endpoint: if selector & 1 == 0 {
+            Endpoint::Text
+        } else {
+            Endpoint::Multimodal
+        },
+        defaults: if with_config { &defaults } else { &empty },
+        overrides: if with_config { &overrides } else { &empty },
+        preserve_thinking: selector & 4 != 0,
+        native_reasoning_effort: selector & 2 != 0,
+        budgets: &budgets,
+        unknown: match (selector >> 4) % 3 {
+            0 => UnknownPolicy::Forward,
+            1 => UnknownPolicy::Drop,
+            _ => UnknownPolicy::Reject,
+        },
+        unsupported: if (selector >> 4).is_multiple_of(2) {
+            UnsupportedPolicy::Warn
+        } else {
+            UnsupportedPolicy::Reject
+        },
+    };
+    f(&ctx)
+}
+
+fn to_json<T: serde::Serialize>(what: &str, v: &T) -> Vec<u8> {
+    match serde_json::to_vec(v) {
+        Ok(b) => b,
+        Err(e) => panic!("{what} does not serialize: {e}"),
+    }
+}
+
+/// OpenAI request bytes → native request JSON. Never panics; checks that the warning header
+/// value is printable ASCII, that `shape_for_endpoint` is idempotent and that a request that is
+/// valid JSON translates to valid JSON.
+pub fn request(data: &[u8]) -> RequestOutcome {
+    request_with(data, data.len())
+}
+
+/// [`request`] with the context picked by `selector` instead of the input's length (0: text
+/// endpoint, no config, unknown fields forwarded, unsupported ones warned about).
+pub fn request_with(data: &[u8], selector: usize) -> RequestOutcome {
+    let Ok(req) = serde_json::from_slice::<ChatCompletionRequest>(data) else {
+        return RequestOutcome::NotARequest;
+    };
+    if let Err(e) = validate(&req) {
+        return RequestOutcome::Invalid(e.param);
+    }
+    let translated = match with_ctx(selector, |ctx| to_dashscope(req, ctx)) {
+        Ok(t) => t,
+        Err(e) => return RequestOutcome::Refused(e.param),
+    };
+    let header = translated.notes.header_value();
+    assert!(
+        header.chars().all(|c| c.is_ascii_graphic() || c == ' '),
+        "warning header value is not printable ASCII: {header:?}"
+    );
+    let endpoint = translated.endpoint;
+    let mut body = translated.body;
+    set_upstream_stream(&mut body, translated.stream);
+    shape_for_endpoint(&mut body, endpoint);
+    let once = to_json("the native request", &body);
+    shape_for_endpoint(&mut body, endpoint);
+    let twice = to_json("the native request", &body);
+    assert!(
+        once == twice,
+        "shape_for_endpoint is not idempotent:\n{}\n{}",
+        String::from_utf8_lossy(&once),
+        String::from_utf8_lossy(&twice)
+    );
+    // Raw regions (tool schemas) are forwarded verbatim, so the output is exactly as strict as
+    // the input: a lone surrogate escape in a schema survives. Valid JSON must stay valid.
+    if serde_json::from_slice::<Value>(data).is_ok()
+        && let Err(e) = serde_json::from_slice::<Value>(&once)
+    {
+        panic!("valid JSON in, invalid native request out: {e}");
+    }
+    RequestOutcome::Translated {
+        endpoint: endpoint.label(),
+        messages: body.input.messages.len(),
+    }
+}
+
+// ---- response --------------------------------------------------------------------------------
+
+/// What [`response`] did with an input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseOutcome {
+    /// The whole input parsed as one native response (non-stream path).
+    pub whole: bool,
+    /// Lines (split at `\n`) that parsed as native frames.
+    pub frames: usize,
+    /// Chunks the stream translator produced from them.
+    pub chunks: usize,
+    /// `finish()` said every started choice finished.
+    pub finished: bool,
+    /// The client status `classify` gives the input as an in-band error body.
+    pub error_status: u16,
+}
+
+fn meta() -> Meta {
+    Meta {
+        id: "chatcmpl-fuzz".into(),
+        created: 1_700_000_000,
+        model: "qwen-plus".into(),
+    }
+}
+
+/// Native response bytes → OpenAI completion, chunks and error. Never panics; every rendered
+/// chunk is JSON, and every classified error has a 4xx/5xx status and a message.
+pub fn response(data: &[u8]) -> ResponseOutcome {
+    let whole = match serde_json::from_slice::<GenerationResponse>(data) {
+        Ok(resp) => {
+            let completion = to_openai(resp, &meta());
+            to_json("the completion", &completion);
+            true
+        }
+        Err(_) => false,
+    };
+
+    let include_usage = data.len().is_multiple_of(2);
+    let mut translator = StreamTranslator::new(meta(), include_usage);
+    let mut agg = Aggregator::default();
+    let (mut parsed, mut chunks) = (0, 0);
+    for line in data.split(|b| *b == b'\n') {
+        let Ok(frame) = serde_json::from_slice::<GenerationResponse>(line) else {
+            continue;
+        };
+        parsed += 1;
+        if let Some(body) = translator.on_frame(frame) {
+            chunks += 1;
+            let text = translator.render(&body);
+            if let Err(e) = serde_json::from_str::<Value>(&text) {
+                panic!("a rendered chunk is not JSON: {e}: {text}");
+            }
+            agg.push(body);
+        }
+    }
+    let finished = match translator.finish() {
+        Ok(Some(last)) => {
+            let text = translator.render(&last);
+            if let Err(e) = serde_json::from_str::<Value>(&text) {
+                panic!("the usage chunk is not JSON: {e}: {text}");
+            }
+            true
+        }
+        Ok(None) => true,
+        Err(_) => false,
+    };
+    let usage = translator.final_usage();
+    to_json(
+        "the aggregated completion",
+        &agg.finish(translator.meta(), usage),
+    );
+
+    let body = ErrorBody::parse(data);
+    let status = data.first().map_or(500, |b| 300 + u16::from(*b) * 2);
+    let mut error_status = 0;
+    for given in [None, Some(0), Some(status)] {
+        let mapped = classify(given, &body);
+        assert!(
+            (400..=599).contains(&mapped.status),
+            "classify({given:?}) gave status {}",
+            mapped.status
+        );
+        assert!(!mapped.message.is_empty(), "classify gave an empty message");
+        assert!(!mapped.code.is_empty(), "classify gave an empty code");
+        if given.is_none() {
+            error_status = mapped.status;
+        }
+    }
+    ResponseOutcome {
+        whole,
+        frames: parsed,
+        chunks,
+        finished,
+        error_status,
+    }
+}
+
+// ---- sse -------------------------------------------------------------------------------------
+
+/// One decoded item, comparable across splits.
+pub type Decoded = Result<Frame, String>;
+
+/// Decode `chunks` as one upstream body. The source never waits, so the decoder must finish
+/// without waiting either (no runtime needed).
+pub fn decode(chunks: Vec<Bytes>) -> Vec<Decoded> {
+    let source = stream::iter(chunks.into_iter().map(Ok::<Bytes, Failure>));
+    let all = frames(source)
+        .map(|r| r.map_err(|e| format!("{e:?}")))
+        .collect::<Vec<_>>()
+        .now_or_never();
+    match all {
+        Some(v) => v,
+        None => panic!("the SSE decoder waited on a source that is always ready"),
+    }
+}
+
+/// Cut `body` at the given offsets (sorted and clamped; empty pieces kept, as a read may be).
+pub fn split_at(body: &[u8], cuts: &[usize]) -> Vec<Bytes> {
+    let mut cuts: Vec<usize> = cuts.iter().map(|c| (*c).min(body.len())).collect();
+    cuts.sort_unstable();
+    let mut out = Vec::with_capacity(cuts.len() + 1);
+    let mut start = 0;
+    for c in cuts {
+        out.push(Bytes::copy_from_slice(&body[start..c]));
+        start = c;
+    }
+    out.push(Bytes::copy_from_slice(&body[start..]));
+    out
+}
+
+/// The input format of [`sse`]: byte 0 = `k` (mod 16) cut points, the next `k` bytes the gaps
+/// between cuts, the rest the SSE body. Returns (cuts, body).
+pub fn split_plan(data: &[u8]) -> (Vec<usize>, &[u8]) {
+    let Some((&k, rest)) = data.split_first() else {
+        return (Vec::new(), data);
+    };
+    let k = usize::from(k % 16).min(rest.len());
+    let (gaps, body) = rest.split_at(k);
+    let mut at = 0;
+    let cuts = gaps
+        .iter()
+        .map(|g| {
+            at += usize::from(*g);
+            at
+        })
+        .collect();
+    (cuts, body)
+}
+
+/// Inputs up to this size are also decoded one byte per read.
+const BYTEWISE_MAX: usize = 2048;
+
+/// SSE bytes → frames, whole and split: the same frames (and errors) in the same order whatever
+/// the split. Returns the whole decode.
+pub fn sse(data: &[u8]) -> Vec<Decoded> {
+    let (cuts, body) = split_plan(data);
+    let whole = decode(vec![Bytes::copy_from_slice(body)]);
+    let split = decode(split_at(body, &cuts));
+    assert_eq!(whole, split, "frames depend on the split {cuts:?}");
+    if body.len() <= BYTEWISE_MAX {
+        let bytewise: Vec<usize> = (1..body.len()).collect();
+        let bytes = decode(split_at(body, &bytewise));
+        assert_eq!(whole, bytes, "frames differ when read one byte at a time");
+    }
+    whole
+}
