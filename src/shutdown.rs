@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 /// Resolves on SIGTERM (what Kubernetes and Docker send) or SIGINT (Ctrl-C).
 pub async fn signal() {
@@ -28,43 +28,45 @@ pub async fn signal() {
     }
 }
 
-/// Draining state: `/readyz` reads it; streams watch `deadline` to end in-band when the grace
-/// period runs out.
-#[derive(Clone)]
+/// Draining state: `/readyz` reads it; streams wait on `expired()` to end in-band when the
+/// grace period runs out. Checked once per stream frame, so it is two atomics and a `Notify`
+/// (no lock, no allocation).
+#[derive(Clone, Default)]
 pub struct Drain {
-    draining: Arc<AtomicBool>,
-    deadline_tx: Arc<watch::Sender<bool>>,
-    deadline_rx: watch::Receiver<bool>,
+    inner: Arc<DrainInner>,
 }
 
-impl Default for Drain {
-    fn default() -> Self {
-        let (tx, rx) = watch::channel(false);
-        Drain {
-            draining: Arc::new(AtomicBool::new(false)),
-            deadline_tx: Arc::new(tx),
-            deadline_rx: rx,
-        }
-    }
+#[derive(Default)]
+struct DrainInner {
+    draining: AtomicBool,
+    expired: AtomicBool,
+    notify: Notify,
 }
 
 impl Drain {
     pub fn start(&self) {
-        self.draining.store(true, Ordering::SeqCst);
+        self.inner.draining.store(true, Ordering::SeqCst);
     }
 
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
+        self.inner.draining.load(Ordering::SeqCst)
     }
 
     /// The grace period is over: every remaining stream ends now.
     pub fn expire(&self) {
-        let _ = self.deadline_tx.send(true);
+        self.inner.expired.store(true, Ordering::SeqCst);
+        self.inner.notify.notify_waiters();
     }
 
     /// Resolves when the grace period is over.
     pub async fn expired(&self) {
-        let mut rx = self.deadline_rx.clone();
-        let _ = rx.wait_for(|expired| *expired).await;
+        let notified = self.inner.notify.notified();
+        tokio::pin!(notified);
+        // Register before checking the flag, so an `expire()` in between is not missed.
+        notified.as_mut().enable();
+        if self.inner.expired.load(Ordering::SeqCst) {
+            return;
+        }
+        notified.await;
     }
 }

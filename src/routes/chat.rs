@@ -193,7 +193,12 @@ async fn handle(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let fallback_id = uuid::Uuid::new_v4().to_string();
+    // Without a DashScope request id, the gateway's own (set by the request-id middleware).
+    let fallback_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown")
+        .to_owned();
     let warning = (!translated.notes.is_empty())
         .then(|| HeaderValue::from_str(&translated.notes.header_value()).ok())
         .flatten();
@@ -785,10 +790,14 @@ impl Pump {
             let next = match self.first.take() {
                 Some(first) => Some(Ok(first)),
                 None => {
-                    let drain = self.drain.clone();
-                    tokio::select! {
-                        f = self.frames.next() => f.map(|r| r.and_then(parse_frame)),
-                        () = drain.expired() => {
+                    let polled = tokio::select! {
+                        biased;
+                        f = self.frames.next() => Some(f),
+                        () = self.drain.expired() => None,
+                    };
+                    match polled {
+                        Some(f) => f.map(|r| r.and_then(parse_frame)),
+                        None => {
                             self.fail(ProxyError::ShuttingDown);
                             continue;
                         }

@@ -91,6 +91,13 @@ pub struct Call<'a> {
 #[derive(Clone)]
 pub struct DashScopeClient {
     http: reqwest::Client,
+    /// Each configured base URL's two generation URLs, parsed once (text, multimodal).
+    urls: std::sync::Arc<std::collections::HashMap<String, [reqwest::Url; 2]>>,
+}
+
+fn endpoint_url(base_url: &str, endpoint: Endpoint) -> Result<reqwest::Url, Failure> {
+    reqwest::Url::parse(&format!("{base_url}{}", endpoint.path()))
+        .map_err(|e| Failure::Connect(format!("invalid upstream URL: {e}")))
 }
 
 impl DashScopeClient {
@@ -103,12 +110,27 @@ impl DashScopeClient {
             .tcp_nodelay(true)
             .user_agent(concat!("dashbridge/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(DashScopeClient { http })
+        let mut urls = std::collections::HashMap::new();
+        for u in std::iter::once(&cfg.upstream).chain(cfg.upstreams.values()) {
+            if let (Ok(text), Ok(mm)) = (
+                endpoint_url(&u.base_url, Endpoint::Text),
+                endpoint_url(&u.base_url, Endpoint::Multimodal),
+            ) {
+                urls.insert(u.base_url.clone(), [text, mm]);
+            }
+        }
+        Ok(DashScopeClient {
+            http,
+            urls: std::sync::Arc::new(urls),
+        })
     }
 
     /// Send one request; a non-2xx answer becomes [`Failure::Status`] with its body read.
     pub async fn send(&self, call: Call<'_>) -> Result<reqwest::Response, Failure> {
-        let url = format!("{}{}", call.upstream.base_url, call.endpoint.path());
+        let url = match self.urls.get(&call.upstream.base_url) {
+            Some(pair) => pair[usize::from(call.endpoint == Endpoint::Multimodal)].clone(),
+            None => endpoint_url(&call.upstream.base_url, call.endpoint)?,
+        };
         let mut req = self
             .http
             .post(url)
