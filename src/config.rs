@@ -112,6 +112,8 @@ pub struct Config {
     pub client_keys: Vec<Secret>,
     pub log_format: LogFormat,
     pub log_content: bool,
+    /// One INFO "request finished" line per request (status, duration).
+    pub access_log: bool,
     pub unknown_fields: UnknownPolicy,
     pub unsupported_fields: UnsupportedPolicy,
     pub budgets: EffortBudgets,
@@ -259,6 +261,7 @@ struct FileAuth {
 struct FileLog {
     format: Option<String>,
     content: Option<bool>,
+    access: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -624,6 +627,9 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
     let log_content = env_parse(env, "DASHBRIDGE_LOG_CONTENT", errs)
         .or(file.log.content)
         .unwrap_or(false);
+    let access_log = env_parse(env, "DASHBRIDGE_ACCESS_LOG", errs)
+        .or(file.log.access)
+        .unwrap_or(true);
 
     let unknown_fields = match env
         .get("DASHBRIDGE_UNKNOWN_FIELDS")
@@ -755,6 +761,7 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
         client_keys,
         log_format,
         log_content,
+        access_log,
         unknown_fields,
         unsupported_fields,
         budgets,

@@ -118,51 +118,57 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// 7. request body timeout: a client that trickles its body is cut off (slow loris).
 pub fn router(state: AppState) -> Router {
     let read_timeout = state.cfg.request_read_timeout;
-    routes::routes()
+    let access_log = state.cfg.access_log;
+    let app = routes::routes()
         .with_state(state)
         .layer(RequestBodyTimeoutLayer::new(read_timeout))
-        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
-        .layer(axum::middleware::from_fn(log_finished))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request<_>| {
-                    let id = req
-                        .headers()
-                        .get(&X_REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("");
-                    tracing::info_span!(
-                        "request",
-                        method = %req.method(),
-                        path = %req.uri().path(),
-                        request_id = %id,
-                        model = tracing::field::Empty,
-                        endpoint = tracing::field::Empty,
-                        upstream_request_id = tracing::field::Empty,
-                        status = tracing::field::Empty,
-                    )
-                })
-                // Failures are logged where they are understood (the handler, the stream pump);
-                // tower-http's generic "response failed" line would repeat each at ERROR.
-                .on_failure(())
-                .on_response(|resp: &Response, latency: Duration, span: &tracing::Span| {
-                    span.record("status", resp.status().as_u16());
-                    tracing::debug!(
-                        status = resp.status().as_u16(),
-                        latency_ms = latency.as_millis() as u64,
-                        "response headers sent"
-                    );
-                }),
-        )
-        .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeFastId))
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-        ]))
-        .layer(CatchPanicLayer::custom(
-            |_: Box<dyn std::any::Any + Send>| {
-                ProxyError::Internal("handler panicked".into()).into_response()
-            },
-        ))
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID));
+    // The per-request line is an access log: on by default, off with DASHBRIDGE_ACCESS_LOG=false.
+    let app = if access_log {
+        app.layer(axum::middleware::from_fn(log_finished))
+    } else {
+        app
+    };
+    app.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get(&X_REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!(
+                    "request",
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                    request_id = %id,
+                    model = tracing::field::Empty,
+                    endpoint = tracing::field::Empty,
+                    upstream_request_id = tracing::field::Empty,
+                    status = tracing::field::Empty,
+                )
+            })
+            // Failures are logged where they are understood (the handler, the stream pump);
+            // tower-http's generic "response failed" line would repeat each at ERROR.
+            .on_failure(())
+            .on_response(|resp: &Response, latency: Duration, span: &tracing::Span| {
+                span.record("status", resp.status().as_u16());
+                tracing::debug!(
+                    status = resp.status().as_u16(),
+                    latency_ms = latency.as_millis() as u64,
+                    "response headers sent"
+                );
+            }),
+    )
+    .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeFastId))
+    .layer(SetSensitiveRequestHeadersLayer::new([
+        header::AUTHORIZATION,
+    ]))
+    .layer(CatchPanicLayer::custom(
+        |_: Box<dyn std::any::Any + Send>| {
+            ProxyError::Internal("handler panicked".into()).into_response()
+        },
+    ))
 }
 
 /// Logs "request finished" once the response body has been sent (or abandoned by the client).

@@ -35,6 +35,7 @@ fn defaults_match_the_documented_values() {
     assert_eq!(c.max_body_bytes, 20 * 1024 * 1024);
     assert_eq!(c.shutdown_grace, Duration::from_secs(30));
     assert!(c.client_keys.is_empty());
+    assert!(c.access_log);
     // Routing defaults (wire-format §1.3).
     for m in [
         "qwen3-vl-plus",
@@ -89,12 +90,14 @@ endpoint = "multimodal"
             ("DASHBRIDGE_UPSTREAM_RETRIES", "1"),
             ("DASHSCOPE_API_KEY", "sk-from-env"),
             ("DASHSCOPE_WORKSPACE", "ws-1"),
+            ("DASHBRIDGE_ACCESS_LOG", "false"),
         ]),
     )
     .unwrap();
     assert_eq!(c.listen.to_string(), "127.0.0.1:9100");
     assert_eq!(c.upstream.base_url, "https://dashscope-intl.aliyuncs.com");
     assert_eq!(c.retries, 1);
+    assert!(!c.access_log);
     assert_eq!(c.upstream.workspace.as_deref(), Some("ws-1"));
     assert_eq!(c.upstream.api_key.as_ref().unwrap().expose(), "sk-from-env");
     let alias = c.models.get("gpt-4o").unwrap();
