@@ -31,7 +31,7 @@ fn main() {
 
 // ---- fixtures ---------------------------------------------------------------------------------
 
-/// A 40-turn conversation with 8 tools, tool calls and tool results (≈ 40 KB of JSON).
+/// A 40-turn conversation with 8 tools, tool calls and tool results (≈ 23 KB of JSON).
 fn long_chat_with_tools() -> Vec<u8> {
     let tools: Vec<Value> = (0..8)
         .map(|i| {

@@ -91,3 +91,41 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
         d.deserialize_str(V)
     }
 }
+
+/// A string or a list: OpenAI message content and DashScope assistant content both come in
+/// these two shapes. Hand-written instead of `#[serde(untagged)]`, which would buffer (and
+/// copy) the whole value, data-URL images included, before choosing.
+#[derive(Debug)]
+pub enum TextOrParts<P> {
+    Text(String),
+    Parts(Vec<P>),
+}
+
+impl<'de, P: serde::Deserialize<'de>> serde::Deserialize<'de> for TextOrParts<P> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<P>(std::marker::PhantomData<P>);
+        impl<'de, P: serde::Deserialize<'de>> serde::de::Visitor<'de> for V<P> {
+            type Value = TextOrParts<P>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or an array of content parts")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(TextOrParts::Text(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(TextOrParts::Text(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut parts = Vec::new();
+                while let Some(p) = seq.next_element()? {
+                    parts.push(p);
+                }
+                Ok(TextOrParts::Parts(parts))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}

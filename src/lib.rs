@@ -18,7 +18,7 @@
 pub mod config;
 pub mod dashscope;
 pub mod error;
-pub(crate) mod lenient;
+pub mod lenient;
 pub mod metrics;
 pub mod openai;
 mod routes;

@@ -54,11 +54,7 @@ pub struct ChoiceMessage {
 }
 
 /// Assistant content: a string, or multimodal `[{"text": …}, {"image_hw": …}]` parts.
-#[derive(Debug)]
-pub enum Content {
-    Text(String),
-    Parts(Vec<ContentPart>),
-}
+pub type Content = crate::lenient::TextOrParts<ContentPart>;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ContentPart {
@@ -81,35 +77,6 @@ impl Content {
                 out
             }
         }
-    }
-}
-
-impl<'de> Deserialize<'de> for Content {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Content;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string or an array of content parts")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Content, E> {
-                Ok(Content::Text(v.to_owned()))
-            }
-            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Content, E> {
-                Ok(Content::Text(v))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Content, A::Error> {
-                let mut parts = Vec::new();
-                while let Some(p) = seq.next_element()? {
-                    parts.push(p);
-                }
-                Ok(Content::Parts(parts))
-            }
-        }
-        d.deserialize_any(V)
     }
 }
 

@@ -77,42 +77,8 @@ lenient_struct! {
     }
 }
 
-/// A string or a list of parts. Hand-written instead of `#[serde(untagged)]`, which would
-/// buffer (and copy) every part, data-URL images included, before choosing.
-#[derive(Debug)]
-pub enum Content {
-    Text(String),
-    Parts(Vec<Part>),
-}
-
-impl<'de> Deserialize<'de> for Content {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Content;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string or an array of content parts")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Content, E> {
-                Ok(Content::Text(v.to_owned()))
-            }
-            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Content, E> {
-                Ok(Content::Text(v))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Content, A::Error> {
-                let mut parts = Vec::new();
-                while let Some(p) = seq.next_element()? {
-                    parts.push(p);
-                }
-                Ok(Content::Parts(parts))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
+/// Message content: a string or a list of parts.
+pub type Content = crate::lenient::TextOrParts<Part>;
 
 lenient_struct! {
     /// One content part. Sibling keys (`cache_control`, `min_pixels`, `fps`, …) stay in

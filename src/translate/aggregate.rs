@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use super::response::Meta;
+use super::response::{Meta, assistant_content, completion};
 use super::stream::ChunkBody;
 use crate::openai;
 
@@ -82,11 +82,7 @@ impl Aggregator {
             .enumerate()
             .map(|(i, acc)| {
                 let tool_calls = (!acc.tools.is_empty()).then_some(acc.tools);
-                let content = if acc.content.is_empty() && tool_calls.is_some() {
-                    None
-                } else {
-                    Some(acc.content)
-                };
+                let content = assistant_content(acc.content, tool_calls.is_some());
                 openai::Choice {
                     index: u32::try_from(i).unwrap_or(0),
                     message: openai::AssistantMessage {
@@ -102,14 +98,6 @@ impl Aggregator {
                 }
             })
             .collect();
-        openai::ChatCompletion {
-            id: meta.id.clone(),
-            object: "chat.completion",
-            created: meta.created,
-            model: meta.model.clone(),
-            choices,
-            usage,
-            extensions: self.extensions,
-        }
+        completion(meta, choices, usage, self.extensions)
     }
 }

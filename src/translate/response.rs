@@ -59,12 +59,7 @@ pub fn to_openai(resp: ds::GenerationResponse, meta: &Meta) -> openai::ChatCompl
             });
             let tool_calls = tool_calls.filter(|t| !t.is_empty());
             let text = msg.content.map(ds::Content::into_text).unwrap_or_default();
-            // OpenAI sends `content: null` on a message that only calls tools.
-            let content = if text.is_empty() && tool_calls.is_some() {
-                None
-            } else {
-                Some(text)
-            };
+            let content = assistant_content(text, tool_calls.is_some());
             choices.push(openai::Choice {
                 index,
                 message: openai::AssistantMessage {
@@ -90,15 +85,30 @@ pub fn to_openai(resp: ds::GenerationResponse, meta: &Meta) -> openai::ChatCompl
             logprobs: None,
         });
     }
+    completion(meta, choices, resp.usage.map(usage), output.extra)
+}
+
+/// A `chat.completion` with the response's stable identity.
+pub fn completion(
+    meta: &Meta,
+    choices: Vec<openai::Choice>,
+    usage: Option<openai::Usage>,
+    extensions: Map<String, Value>,
+) -> openai::ChatCompletion {
     openai::ChatCompletion {
         id: meta.id.clone(),
         object: "chat.completion",
         created: meta.created,
         model: meta.model.clone(),
         choices,
-        usage: resp.usage.map(usage),
-        extensions: output.extra,
+        usage,
+        extensions,
     }
+}
+
+/// OpenAI sends `content: null` on a message that only calls tools; otherwise the text as is.
+pub fn assistant_content(text: String, has_tool_calls: bool) -> Option<String> {
+    (!(text.is_empty() && has_tool_calls)).then_some(text)
 }
 
 /// A tool call without an id still needs one for the follow-up turn: derive it.
