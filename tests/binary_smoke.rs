@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::fake::{FakeDashScope, Reply};
+use common::gateway::{chunk_text, sse_data};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -147,24 +148,6 @@ fn chat(model: &str, content: &str, stream: bool) -> Value {
         "messages": [{"role": "user", "content": content}],
         "stream": stream
     })
-}
-
-fn sse_data(body: &str) -> Vec<String> {
-    body.split("\n\n")
-        .filter_map(|e| e.strip_prefix("data: "))
-        .map(str::to_owned)
-        .collect()
-}
-
-fn chunk_text(data: &[String]) -> String {
-    data.iter()
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| {
-            v.pointer("/choices/0/delta/content")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::fake::{FakeDashScope, Reply, unused_base_url};
-use common::gateway::{self, Gateway};
+use common::gateway::{self, Gateway, chunk_text, sse_data};
 use dashbridge::Config;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -55,33 +55,6 @@ async fn post(gw: &Gateway, body: &Value) -> reqwest::Response {
 async fn json_of(resp: reqwest::Response) -> Value {
     let text = resp.text().await.unwrap();
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-/// The `data:` payloads of an SSE body, in order.
-fn sse_data(body: &str) -> Vec<String> {
-    body.split("\n\n")
-        .filter_map(|event| {
-            let lines: Vec<&str> = event
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(|l| l.strip_prefix(' ').unwrap_or(l))
-                .collect();
-            (!lines.is_empty()).then(|| lines.join("\n"))
-        })
-        .collect()
-}
-
-/// The concatenated `delta.content` of chunk payloads (everything but `[DONE]` and errors).
-fn chunk_text(data: &[String]) -> String {
-    data.iter()
-        .filter(|d| d.as_str() != "[DONE]")
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| {
-            v.pointer("/choices/0/delta/content")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
-        .collect()
 }
 
 /// Asserts an OpenAI error body with all four keys, returns `error`.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::Request;
 use common::fake::{FakeDashScope, Reply};
-use common::gateway;
+use common::gateway::{self, chunk_text, sse_data};
 use dashbridge::{AppState, Config, router, serve};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -82,24 +82,6 @@ async fn open_stream(addr: SocketAddr) -> reqwest::Response {
         .unwrap();
     assert_eq!(resp.status(), 200);
     resp
-}
-
-fn sse_data(body: &str) -> Vec<String> {
-    body.split("\n\n")
-        .filter_map(|e| e.strip_prefix("data: "))
-        .map(str::to_owned)
-        .collect()
-}
-
-fn chunk_text(data: &[String]) -> String {
-    data.iter()
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| {
-            v.pointer("/choices/0/delta/content")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
-        .collect()
 }
 
 /// Polls until a new connection is refused (the listener is closed); false after 5 s.
