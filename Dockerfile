@@ -26,7 +26,10 @@ WORKDIR /build
 
 # 1) Dependencies only: build the locked dependency graph against a dummy
 #    main, so that this layer stays cached until Cargo.toml/Cargo.lock change.
+#    benches/ comes along because Cargo.toml declares a [[bench]] target: the
+#    manifest does not parse without its file (it is never built here).
 COPY Cargo.toml Cargo.lock ./
+COPY benches ./benches
 RUN mkdir src \
     && printf 'fn main() {}\n' > src/main.rs \
     && cargo build --release --locked \
