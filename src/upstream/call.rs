@@ -6,7 +6,9 @@
 //! first frame is not an error — or with the [`Failure`] that stopped it. What was finally
 //! sent comes back in [`Sent`], so the caller can learn from a switch that worked.
 //!
-//! Retry rule: see [`decide`].
+//! The retry rule — retry only what provably did not start a generation: a connection that
+//! could not be made, and 429/503 refusals; never anything after a response head arrived,
+//! other 5xx answers, timeouts or `RequestTimeOut` (details on `decide`).
 
 use std::pin::Pin;
 use std::time::{Duration, Instant};

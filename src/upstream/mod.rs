@@ -4,6 +4,11 @@
 //! suited to streaming: a connect timeout and a per-read idle timeout (which bounds both the
 //! wait for response headers and the silence between stream bytes, keep-alive comments
 //! included) — never a whole-request timeout that would cut a long generation.
+//!
+//! - [`call`]: one call with its retry rule, endpoint/stream switches and first-frame check
+//!   ([`open`]), generic over the answer type ([`Answer`]).
+//! - [`failure`]: [`Failure`] `{ phase, kind }` and the one mapping to `ProxyError`.
+//! - [`sse`]: bytes → frames.
 
 pub mod call;
 pub mod failure;
