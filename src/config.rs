@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::dashscope::Endpoint;
-use crate::translate::request::{EffortBudgets, UnknownPolicy, UnsupportedPolicy};
+use crate::policy::{EffortBudgets, UnknownPolicy, UnsupportedPolicy};
 
 /// Where environment variables come from: the process in production, a map in tests.
 pub trait EnvSource {

@@ -7,6 +7,7 @@
 //! Data flows one way: edge → translate → upstream → translate → edge.
 //!
 //! - [`config`]: file + environment → [`Config`]; every bad setting reported at once.
+//! - [`policy`]: the translation policies `config` sets and `translate` reads.
 //! - [`server`]: shared state, the router and its middleware, [`serve`] with drain.
 //! - `routes`: the HTTP handlers; `chat` sequences the phases of a completion.
 //! - [`openai`], [`dashscope`]: wire types of the API we serve and the API we call (serde only).
@@ -21,6 +22,7 @@ pub mod error;
 pub mod lenient;
 pub mod metrics;
 pub mod openai;
+pub mod policy;
 mod routes;
 pub mod server;
 pub mod shutdown;
