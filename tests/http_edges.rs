@@ -428,7 +428,9 @@ async fn request_bodies_share_a_global_byte_budget() {
     let slow = body("s");
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<Bytes, std::io::Error>(b), rx))
+        rx.recv()
+            .await
+            .map(|b| (Ok::<Bytes, std::io::Error>(b), rx))
     });
     let first = tokio::spawn(post_raw_owned(
         gw.chat_url(),
@@ -445,7 +447,10 @@ async fn request_bodies_share_a_global_byte_budget() {
     let err = error_of(resp, 503).await;
     assert_eq!(err["code"], "overloaded");
     assert!(
-        err["message"].as_str().unwrap().contains("body_budget_bytes"),
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("body_budget_bytes"),
         "{err}"
     );
     assert_eq!(fake.request_count(), 0);
