@@ -136,6 +136,13 @@ async fn a_stream_that_started_is_never_retried() {
     assert_eq!(chunk_text(&data), "I am Qwen, a large language");
     let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
     assert_eq!(openai_error(&last)["code"], "bad_upstream_response");
+    let message = openai_error(&last)["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "DashScope sent an unreadable response: the upstream connection dropped mid-stream"
+        ),
+        "{message}"
+    );
     assert!(!data.iter().any(|d| d == "[DONE]"));
     assert_eq!(fake.request_count(), 1);
 }

@@ -156,9 +156,12 @@ impl From<Failure> for ProxyError {
     fn from(f: Failure) -> Self {
         let after_head = matches!(f.phase, Phase::Body | Phase::Stream);
         match f.kind {
-            Kind::Transport(why) if after_head => {
-                ProxyError::BadUpstream(format!("the upstream connection dropped: {why}"))
-            }
+            Kind::Transport(why) if f.phase == Phase::Stream => ProxyError::BadUpstream(format!(
+                "the upstream connection dropped mid-stream: {why}"
+            )),
+            Kind::Transport(why) if after_head => ProxyError::BadUpstream(format!(
+                "the upstream connection dropped before the answer was complete: {why}"
+            )),
             Kind::Transport(why) => ProxyError::Unreachable(why),
             Kind::Timeout if f.phase == Phase::Stream => ProxyError::BadUpstream(
                 "the upstream stream stalled (no data within the upstream timeout)".into(),
