@@ -20,8 +20,8 @@
 //!   `stream20` with a zero-copy decoder on `bytes` + `memchr` (`benches/instructions/zc_sse.rs`)
 //!   in place of the production one.
 //!
-//! Without arguments it lists the scenarios; with `check` it runs each once natively and
-//! prints its output size (a smoke test).
+//! Without arguments (or under `cargo bench`) it lists the scenarios; with `check` it runs
+//! each once natively and prints its output size (a smoke test).
 
 use std::hint::black_box;
 use std::io::Write;
@@ -52,7 +52,11 @@ const SCENARIOS: &[(&str, bool)] = &[
 ];
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` passes `--bench`: list the scenarios then.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let mut out = std::io::stdout().lock();
     match args.first().map(String::as_str) {
         None => {
