@@ -12,12 +12,13 @@
 
 use serde_json::Value;
 
-use super::{ToolKind, ToolNames, encode_reasoning};
+use super::{ToolKind, ToolNames, encode_reasoning, responses_error};
 use crate::dashscope::response as ds;
 use crate::openai::responses::{
     self as rs, EventPart, IncompleteDetails, OutputItem, OutputText, ResponseError, StreamEvent,
     TextPart,
 };
+use crate::translate::error::Mapped;
 use crate::translate::response::{finish_reason, logprobs, usage};
 
 /// Bounds on what one response may hold (a hostile upstream cannot grow them further).
@@ -662,6 +663,16 @@ impl ResponseStream {
             message: message.to_owned(),
         });
         self.terminate(Outcome::Failed, out)
+    }
+
+    /// An upstream error after the stream started, as classified for chat: output moderation
+    /// → incomplete (`content_filter`), anything else → failed with the Responses code.
+    pub fn fail_upstream(&mut self, mut mapped: Mapped, out: &mut Vec<StreamEvent>) -> Outcome {
+        if mapped.code == "content_filter" {
+            return self.fail("content_filter", &mapped.message, out);
+        }
+        responses_error(&mut mapped, None);
+        self.fail(&mapped.code, &mapped.message, out)
     }
 
     fn terminate(&mut self, outcome: Outcome, out: &mut Vec<StreamEvent>) -> Outcome {
