@@ -399,8 +399,8 @@ pub fn responses_stream(data: &[u8]) -> StreamSummary {
         Err(e) => panic!("the fixed request does not translate: {e:?}"),
     };
     let settings = Settings {
-        mirror_summary: data.len() % 2 == 0,
-        encrypted_reasoning: data.len() % 3 == 0,
+        mirror_summary: data.len().is_multiple_of(2),
+        encrypted_reasoning: data.len().is_multiple_of(3),
         upstream_model: "m".into(),
     };
     let mut m = ResponseStream::new(

@@ -80,14 +80,18 @@ fn output_text(resp: &Value) -> String {
 async fn a_text_stream_follows_the_event_sequence() {
     let (fake, gw) = setup().await;
     fake.push(Reply::sse_fixture("text-stream-incremental.sse"));
-    let a = post(&gw, &json!({"model": "qwen-plus", "input": "Hi", "stream": true})).await;
+    let a = post(
+        &gw,
+        &json!({"model": "qwen-plus", "input": "Hi", "stream": true}),
+    )
+    .await;
     let resp = a.checked();
     assert_eq!(resp["status"], "completed");
     assert_eq!(resp["model"], "qwen-plus");
     assert_eq!(resp["store"], false);
     assert!(resp["id"].as_str().unwrap().starts_with("resp_"));
     assert_eq!(resp["output"].as_array().unwrap().len(), 1);
-    assert_eq!(resp["usage"]["total_tokens"].as_u64().is_some(), true);
+    assert!(resp["usage"]["total_tokens"].as_u64().is_some());
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0].body["parameters"]["incremental_output"], true);
@@ -123,14 +127,23 @@ async fn reasoning_then_a_tool_call_streams_both_items() {
     assert_eq!(out[0]["type"], "reasoning");
     assert_eq!(out[0]["content"][0]["type"], "reasoning_text");
     assert_eq!(out[0]["summary"][0]["text"], out[0]["content"][0]["text"]);
-    assert!(out[0]["encrypted_content"].as_str().unwrap().starts_with("dbr1."));
+    assert!(
+        out[0]["encrypted_content"]
+            .as_str()
+            .unwrap()
+            .starts_with("dbr1.")
+    );
     assert_eq!(out[1]["type"], "function_call");
     assert_eq!(out[1]["name"], "get_current_weather");
     assert!(out[1]["call_id"].as_str().unwrap().starts_with("call_"));
     let sent = &fake.requests()[0].body;
     assert_eq!(sent["parameters"]["enable_thinking"], true);
     assert_eq!(sent["parameters"]["thinking_budget"], 1024);
-    assert!(sent["parameters"]["tools"][0]["function"].get("strict").is_none());
+    assert!(
+        sent["parameters"]["tools"][0]["function"]
+            .get("strict")
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -140,7 +153,11 @@ async fn the_summary_mirror_can_be_switched_off() {
     cfg.responses_reasoning_summary = false;
     let gw = gateway::start(cfg).await;
     fake.push(Reply::sse_fixture("reasoning-stream.sse"));
-    let a = post(&gw, &json!({"model": "qwen-plus", "input": "Who are you?", "stream": true})).await;
+    let a = post(
+        &gw,
+        &json!({"model": "qwen-plus", "input": "Who are you?", "stream": true}),
+    )
+    .await;
     let resp = a.checked();
     assert_eq!(resp["output"][0]["summary"], json!([]));
     assert!(!a.text.contains("reasoning_summary"));
@@ -207,13 +224,20 @@ async fn a_non_stream_thinking_request_is_streamed_upstream_and_aggregated() {
 async fn throttling_before_output_is_a_429_with_retry_after_in_the_message() {
     let (fake, gw) = setup().await;
     fake.push(Reply::error_fixture(429, "error-throttling.json").with_header("retry-after", "7"));
-    let a = post(&gw, &json!({"model": "qwen-plus", "input": "Hi", "stream": true})).await;
+    let a = post(
+        &gw,
+        &json!({"model": "qwen-plus", "input": "Hi", "stream": true}),
+    )
+    .await;
     assert_eq!(a.status, 429, "{}", a.text);
     assert_eq!(a.header("retry-after"), Some("7"));
     let e = a.json();
     assert_eq!(e["error"]["code"], "rate_limit_exceeded");
     assert!(
-        e["error"]["message"].as_str().unwrap().contains("try again in 7s"),
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("try again in 7s"),
         "{e}"
     );
 }
@@ -222,28 +246,52 @@ async fn throttling_before_output_is_a_429_with_retry_after_in_the_message() {
 async fn errors_before_output_use_the_codes_responses_clients_classify() {
     let (fake, gw) = setup().await;
     let cases = [
-        (Reply::error_fixture(401, "error-invalid-key.json"), 401, "invalid_api_key"),
-        (Reply::error_fixture(400, "error-arrearage.json"), 400, "insufficient_quota"),
         (
-            Reply::json(400, r#"{"code":"InvalidParameter","message":"Range of input length should be [1, 129024]","request_id":"r-ctx"}"#),
+            Reply::error_fixture(401, "error-invalid-key.json"),
+            401,
+            "invalid_api_key",
+        ),
+        (
+            Reply::error_fixture(400, "error-arrearage.json"),
+            400,
+            "insufficient_quota",
+        ),
+        (
+            Reply::json(
+                400,
+                r#"{"code":"InvalidParameter","message":"Range of input length should be [1, 129024]","request_id":"r-ctx"}"#,
+            ),
             400,
             "context_length_exceeded",
         ),
-        (Reply::error_fixture(400, "error-data-inspection.json"), 400, "invalid_prompt"),
         (
-            Reply::json(500, r#"{"code":"InternalError","message":"boom","request_id":"r-500"}"#),
+            Reply::error_fixture(400, "error-data-inspection.json"),
+            400,
+            "invalid_prompt",
+        ),
+        (
+            Reply::json(
+                500,
+                r#"{"code":"InternalError","message":"boom","request_id":"r-500"}"#,
+            ),
             502,
             "server_error",
         ),
         (
-            Reply::sse("id:1\nevent:error\n:HTTP_STATUS/400\ndata:{\"code\":\"DataInspectionFailed\",\"message\":\"Input data may contain inappropriate content.\",\"request_id\":\"r-first\"}\n\n"),
+            Reply::sse(
+                "id:1\nevent:error\n:HTTP_STATUS/400\ndata:{\"code\":\"DataInspectionFailed\",\"message\":\"Input data may contain inappropriate content.\",\"request_id\":\"r-first\"}\n\n",
+            ),
             400,
             "invalid_prompt",
         ),
     ];
     for (reply, status, code) in cases {
         fake.push(reply);
-        let a = post(&gw, &json!({"model": "qwen-plus", "input": "Hi", "stream": true})).await;
+        let a = post(
+            &gw,
+            &json!({"model": "qwen-plus", "input": "Hi", "stream": true}),
+        )
+        .await;
         assert_eq!(a.status, status, "{code}: {}", a.text);
         assert_eq!(a.json()["error"]["code"], code, "{}", a.text);
     }
@@ -253,7 +301,11 @@ async fn errors_before_output_use_the_codes_responses_clients_classify() {
 async fn output_moderation_mid_stream_ends_incomplete_with_content_filter() {
     let (fake, gw) = setup().await;
     fake.push(Reply::sse_fixture("error-in-stream.sse"));
-    let a = post(&gw, &json!({"model": "qwen-plus", "input": "story", "stream": true})).await;
+    let a = post(
+        &gw,
+        &json!({"model": "qwen-plus", "input": "story", "stream": true}),
+    )
+    .await;
     let resp = a.checked();
     assert_eq!(resp["status"], "incomplete");
     assert_eq!(resp["incomplete_details"]["reason"], "content_filter");
@@ -264,7 +316,11 @@ async fn output_moderation_mid_stream_ends_incomplete_with_content_filter() {
 async fn a_dropped_upstream_fails_the_response() {
     let (fake, gw) = setup().await;
     fake.push(Reply::sse_fixture("text-stream-incremental.sse").drop_after(2));
-    let a = post(&gw, &json!({"model": "qwen-plus", "input": "Hi", "stream": true})).await;
+    let a = post(
+        &gw,
+        &json!({"model": "qwen-plus", "input": "Hi", "stream": true}),
+    )
+    .await;
     let resp = a.checked();
     assert_eq!(resp["status"], "failed");
     assert_eq!(resp["error"]["code"], "server_error");
@@ -359,7 +415,10 @@ async fn codex_shaped_requests_work_and_dropped_tools_are_warned_about() {
         .iter()
         .map(|t| t["function"]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["exec_command", "apply_patch", "multi_agent_v1__spawn_agent"]);
+    assert_eq!(
+        names,
+        ["exec_command", "apply_patch", "multi_agent_v1__spawn_agent"]
+    );
     assert!(sent["parameters"].get("enable_search").is_none());
     assert_eq!(sent["input"]["messages"][0]["role"], "system");
 }

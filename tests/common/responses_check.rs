@@ -169,23 +169,18 @@ pub fn check_events(events: &[(String, Value)]) -> Result<Value, String> {
                 if item["status"] != "in_progress" {
                     return Err(ctx("added item not in_progress"));
                 }
-                match item["type"].as_str() {
-                    Some("reasoning") => {
-                        if item["summary"] != Value::Array(vec![]) {
-                            return Err(ctx("reasoning item needs summary: []"));
-                        }
-                    }
-                    Some("function_call") => {
-                        if item["arguments"] != "" {
-                            return Err(ctx("function_call added without arguments \"\""));
-                        }
-                    }
+                let bad = match item["type"].as_str() {
+                    Some("reasoning") => (item["summary"] != Value::Array(vec![]))
+                        .then_some("reasoning item needs summary: []"),
+                    Some("function_call") => (item["arguments"] != "")
+                        .then_some("function_call added without arguments \"\""),
                     Some("custom_tool_call") => {
-                        if item["input"] != "" {
-                            return Err(ctx("custom_tool_call added without input \"\""));
-                        }
+                        (item["input"] != "").then_some("custom_tool_call added without input \"\"")
                     }
-                    _ => {}
+                    _ => None,
+                };
+                if let Some(why) = bad {
+                    return Err(ctx(why));
                 }
                 items.push(Tracked {
                     item: item.clone(),
