@@ -426,6 +426,8 @@ async fn codex_shaped_requests_work_and_dropped_tools_are_warned_about() {
 #[tokio::test]
 async fn requests_are_counted_under_the_responses_route() {
     let (fake, gw) = setup().await;
+    // The recorder is process-global and installed by the first scrape.
+    reqwest::get(gw.url("/metrics")).await.unwrap();
     fake.push(Reply::json_fixture("text-nonstream.json"));
     let a = post(&gw, &json!({"model": "qwen-plus", "input": "Hi"})).await;
     assert_eq!(a.status, 200);

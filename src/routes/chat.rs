@@ -104,7 +104,7 @@ pub async fn chat_completions(
 }
 
 /// The translation context for a route.
-fn ctx<'a>(route: &'a Route<'_>, state: &'a AppState) -> Ctx<'a> {
+pub(super) fn ctx<'a>(route: &'a Route<'_>, state: &'a AppState) -> Ctx<'a> {
     static EMPTY: std::sync::LazyLock<serde_json::Map<String, serde_json::Value>> =
         std::sync::LazyLock::new(serde_json::Map::new);
     let entry = route.entry;
@@ -121,7 +121,7 @@ fn ctx<'a>(route: &'a Route<'_>, state: &'a AppState) -> Ctx<'a> {
     }
 }
 
-fn passthrough(headers: &HeaderMap) -> Vec<(&'static str, HeaderValue)> {
+pub(super) fn passthrough(headers: &HeaderMap) -> Vec<(&'static str, HeaderValue)> {
     PASSTHROUGH
         .iter()
         .filter_map(|name| headers.get(*name).map(|v| (*name, v.clone())))
@@ -147,17 +147,17 @@ fn meta(route: &Route<'_>, request_id: Option<&str>, headers: &HeaderMap) -> Met
 
 /// The native request, re-rendered per attempt for the endpoint and stream flag the call asks
 /// for (reshaping is idempotent and reversible, so nothing is copied).
-struct Body {
+pub(super) struct Body {
     body: GenerationRequest,
     shaped_for: Endpoint,
 }
 
 impl Body {
-    fn new(body: GenerationRequest, shaped_for: Endpoint) -> Self {
+    pub(super) fn new(body: GenerationRequest, shaped_for: Endpoint) -> Self {
         Body { body, shaped_for }
     }
 
-    fn render(&mut self, target: Target, stream: bool) -> Result<Bytes, ProxyError> {
+    pub(super) fn render(&mut self, target: Target, stream: bool) -> Result<Bytes, ProxyError> {
         if let Target::Generation(e) = target
             && e != self.shaped_for
         {
