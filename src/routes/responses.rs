@@ -99,7 +99,7 @@ pub async fn create(
                 endpoint: sent.target.label(),
                 started,
                 log_content: state.cfg.log_content,
-                error_event: error_event,
+                error_event,
                 hold: Some(Box::new(slot)),
             };
             sse::respond(events(machine, first, frames, state.drain.clone()), driver)
