@@ -154,7 +154,7 @@ pub fn to_chat(req: ResponsesRequest, opts: Opts) -> Result<Converted, Translate
     }
 
     // Tools: the request's plus Codex's `additional_tools` items.
-    let echo_tools = tools.clone().unwrap_or_default();
+    let echo_tools = tools.as_deref().map(echo_tools).unwrap_or_default();
     let mut tool_specs = tools.unwrap_or_default();
     let mut items = match input {
         None => return Err(TranslateError::missing("input")),
@@ -279,6 +279,32 @@ pub fn to_chat(req: ResponsesRequest, opts: Opts) -> Result<Converted, Translate
         stream,
         notes,
     })
+}
+
+/// The tools as the response object echoes them: as sent, with OpenAI's default filled in
+/// where strict clients require the key (a custom tool's `format` is `{"type":"text"}`).
+fn echo_tools(tools: &[Value]) -> Vec<Value> {
+    fn fill(t: &Value) -> Value {
+        let mut t = t.clone();
+        if let Some(obj) = t.as_object_mut() {
+            match obj.get("type").and_then(Value::as_str) {
+                Some("custom") => {
+                    obj.entry("format")
+                        .or_insert_with(|| json!({"type": "text"}));
+                }
+                Some("namespace") => {
+                    if let Some(Value::Array(inner)) = obj.get_mut("tools") {
+                        for i in inner.iter_mut() {
+                            *i = fill(i);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        t
+    }
+    tools.iter().map(fill).collect()
 }
 
 fn message(role: Role, content: Option<Content>) -> Message {
