@@ -444,3 +444,20 @@ async fn requests_are_counted_under_the_responses_route() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn stored_response_routes_are_json_404s() {
+    let (_fake, gw) = setup().await;
+    let resp = reqwest::get(gw.url("/v1/responses/resp_123"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    let e: Value = resp.json().await.unwrap();
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("POST /v1/responses"),
+        "{e}"
+    );
+}
