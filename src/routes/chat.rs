@@ -104,7 +104,7 @@ pub async fn chat_completions(
 }
 
 /// DashScope answers a thinking request, and a code-interpreter one, only as a stream.
-fn must_stream(t: &Translated) -> bool {
+pub(super) fn must_stream(t: &Translated) -> bool {
     t.thinking
         || t.body.parameters.values.get("enable_code_interpreter") == Some(&serde_json::json!(true))
 }
