@@ -250,7 +250,7 @@ pub fn not_found(path: &str) -> Response {
     ProxyError::Client {
         status: axum::http::StatusCode::NOT_FOUND,
         message: format!(
-            "no route for {path}: this gateway serves POST /v1/chat/completions and GET /v1/models"
+            "no route for {path}: this gateway serves POST /v1/chat/completions, POST /v1/responses and GET /v1/models"
         ),
         param: None,
         code: "unknown_url".into(),

@@ -191,20 +191,21 @@ async fn invalid_requests_name_the_param_and_send_nothing_upstream() {
 #[tokio::test]
 async fn unknown_routes_are_json_404s() {
     let (fake, gw) = setup().await;
-    let get = http().get(gw.url("/v1/responses")).send().await.unwrap();
-    let err = error_of(get, 404).await;
-    assert_eq!(err["code"], "unknown_url");
-    assert_eq!(err["type"], "invalid_request_error");
-    assert!(err["message"].as_str().unwrap().contains("/v1/responses"));
-
-    let post = http()
-        .post(gw.url("/v1/responses"))
-        .header("content-type", "application/json")
-        .body(json!({"model": "qwen-plus", "input": "hi"}).to_string())
+    // Stored responses do not exist: the gateway is stateless.
+    let get = http()
+        .get(gw.url("/v1/responses/resp_1"))
         .send()
         .await
         .unwrap();
-    assert_eq!(error_of(post, 404).await["code"], "unknown_url");
+    let err = error_of(get, 404).await;
+    assert_eq!(err["code"], "unknown_url");
+    assert_eq!(err["type"], "invalid_request_error");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("/v1/responses/resp_1")
+    );
 
     for path in [
         "/",

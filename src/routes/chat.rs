@@ -104,13 +104,13 @@ pub async fn chat_completions(
 }
 
 /// DashScope answers a thinking request, and a code-interpreter one, only as a stream.
-fn must_stream(t: &Translated) -> bool {
+pub(super) fn must_stream(t: &Translated) -> bool {
     t.thinking
         || t.body.parameters.values.get("enable_code_interpreter") == Some(&serde_json::json!(true))
 }
 
 /// The translation context for a route.
-fn ctx<'a>(route: &'a Route<'_>, state: &'a AppState) -> Ctx<'a> {
+pub(super) fn ctx<'a>(route: &'a Route<'_>, state: &'a AppState) -> Ctx<'a> {
     static EMPTY: std::sync::LazyLock<serde_json::Map<String, serde_json::Value>> =
         std::sync::LazyLock::new(serde_json::Map::new);
     let entry = route.entry;
@@ -127,7 +127,7 @@ fn ctx<'a>(route: &'a Route<'_>, state: &'a AppState) -> Ctx<'a> {
     }
 }
 
-fn passthrough(headers: &HeaderMap) -> Vec<(&'static str, HeaderValue)> {
+pub(super) fn passthrough(headers: &HeaderMap) -> Vec<(&'static str, HeaderValue)> {
     PASSTHROUGH
         .iter()
         .filter_map(|name| headers.get(*name).map(|v| (*name, v.clone())))
@@ -153,17 +153,17 @@ fn meta(route: &Route<'_>, request_id: Option<&str>, headers: &HeaderMap) -> Met
 
 /// The native request, re-rendered per attempt for the endpoint and stream flag the call asks
 /// for (reshaping is idempotent and reversible, so nothing is copied).
-struct Body {
+pub(super) struct Body {
     body: GenerationRequest,
     shaped_for: Endpoint,
 }
 
 impl Body {
-    fn new(body: GenerationRequest, shaped_for: Endpoint) -> Self {
+    pub(super) fn new(body: GenerationRequest, shaped_for: Endpoint) -> Self {
         Body { body, shaped_for }
     }
 
-    fn render(&mut self, target: Target, stream: bool) -> Result<Bytes, ProxyError> {
+    pub(super) fn render(&mut self, target: Target, stream: bool) -> Result<Bytes, ProxyError> {
         if let Target::Generation(e) = target
             && e != self.shaped_for
         {

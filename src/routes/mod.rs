@@ -10,6 +10,7 @@ pub mod extract;
 mod health;
 mod models;
 pub mod observe;
+mod responses;
 pub mod sse;
 
 use axum::Router;
@@ -31,6 +32,10 @@ pub fn routes(state: AppState) -> Router {
         .route(
             "/v1/chat/completions",
             post(chat::chat_completions).layer(observed("chat")),
+        )
+        .route(
+            "/v1/responses",
+            post(responses::create).layer(observed("responses")),
         )
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::get))
