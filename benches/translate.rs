@@ -259,7 +259,7 @@ mod request {
         let c = CtxOwned::new("qwen-plus", Endpoint::Text);
         bencher
             .with_inputs(|| parse(&body))
-            .bench_values(|req| to_dashscope(req, &c.ctx()).map(|t| t.notes.0.len()));
+            .bench_values(|req| to_dashscope(req, &c.ctx()).map(|t| t.notes.list().len()));
     }
 
     #[divan::bench]
@@ -277,7 +277,7 @@ mod request {
         let c = CtxOwned::new("qwen-vl-max", Endpoint::Multimodal);
         bencher
             .with_inputs(|| parse(&body))
-            .bench_values(|req| to_dashscope(req, &c.ctx()).map(|t| t.notes.0.len()));
+            .bench_values(|req| to_dashscope(req, &c.ctx()).map(|t| t.notes.list().len()));
     }
 }
 

@@ -335,10 +335,10 @@ fn request_goldens() {
         let expected_notes: Vec<String> = read_opt(case.name, "notes.json")
             .map(|s| serde_json::from_str(&s).unwrap())
             .unwrap_or_default();
-        if t.notes.0 != expected_notes {
+        if t.notes.list() != expected_notes {
             failures.push(format!(
                 "{}: notes {:?}, expected {expected_notes:?}",
-                case.name, t.notes.0
+                case.name, t.notes.list()
             ));
         }
         if t.endpoint != case.endpoint {
@@ -380,9 +380,9 @@ fn sampling_parameters_are_kept_clamped_or_left_absent() {
     let p = &wire(&t)["parameters"];
     assert_eq!(p["temperature"], json!(1.99));
     assert_eq!(p["top_p"], json!(1e-6));
-    assert_eq!(t.notes.0.len(), 2);
+    assert_eq!(t.notes.list().len(), 2);
     assert_eq!(
-        t.notes.header_value(),
+        t.notes.header_value().unwrap(),
         "temperature 2 clamped to 1.99 (DashScope range is [0, 2)); top_p 0 clamped to 0.000001 (DashScope range is (0, 1])"
     );
 }
@@ -428,7 +428,7 @@ fn unknown_field_policies() {
         json!(3),
         "native extras forward whatever the policy"
     );
-    assert_eq!(t.notes.0, vec!["unknown field x_future_param dropped"]);
+    assert_eq!(t.notes.list(), vec!["unknown field x_future_param dropped"]);
 
     spec.unknown = UnknownPolicy::Reject;
     let e = translate(&body, spec).unwrap_err();
@@ -647,44 +647,64 @@ fn text_only_parts_stay_on_the_text_endpoint() {
 
 struct RespCase {
     name: &'static str,
-    fixture: &'static str,
+    /// The recorded fixture this case copies; `None` for a hand-made DashScope-shaped body.
+    fixture: Option<&'static str>,
     model: &'static str,
 }
 
 const RESPONSE_CASES: &[RespCase] = &[
     RespCase {
         name: "resp-text-nonstream",
-        fixture: "text-nonstream.json",
+        fixture: Some("text-nonstream.json"),
         model: "qwen-plus",
     },
     RespCase {
         name: "resp-text-nonstream-resultformat-text",
-        fixture: "text-nonstream-resultformat-text.json",
+        fixture: Some("text-nonstream-resultformat-text.json"),
         model: "qwen-turbo",
     },
     RespCase {
         name: "resp-multimodal-nonstream",
-        fixture: "multimodal-nonstream.json",
+        fixture: Some("multimodal-nonstream.json"),
         model: "qwen3-vl-plus",
     },
     RespCase {
         name: "resp-tool-calls-nonstream",
-        fixture: "tool-calls-nonstream.json",
+        fixture: Some("tool-calls-nonstream.json"),
         model: "qwen-plus",
     },
     RespCase {
         name: "resp-tool-result-answer",
-        fixture: "tool-result-answer-nonstream.json",
+        fixture: Some("tool-result-answer-nonstream.json"),
         model: "qwen-plus",
     },
     RespCase {
         name: "resp-logprobs-nonstream",
-        fixture: "logprobs-nonstream.json",
+        fixture: Some("logprobs-nonstream.json"),
         model: "qwen-plus-2025-07-28",
     },
     RespCase {
         name: "resp-search-nonstream",
-        fixture: "search-nonstream.json",
+        fixture: Some("search-nonstream.json"),
+        model: "qwen-plus",
+    },
+    // Image output (qwen-image): `message.images`, not an empty 200.
+    RespCase {
+        name: "resp-image-output-nonstream",
+        fixture: None,
+        model: "qwen-image-max",
+    },
+    // `output.model_name` is the upstream's internal name: never forwarded (the client's
+    // alias is echoed).
+    RespCase {
+        name: "resp-model-name-hidden",
+        fixture: None,
+        model: "translator",
+    },
+    // Finish reasons OpenAI does not define become ones it does.
+    RespCase {
+        name: "resp-unknown-finish-reason",
+        fixture: None,
         model: "qwen-plus",
     },
 ];
@@ -704,10 +724,12 @@ fn response_goldens() {
     let mut failures = Vec::new();
     for case in RESPONSE_CASES {
         let raw = read(case.name, "dashscope_response.json");
-        if parse(&raw, case.name) != parse(&fixture(case.fixture), case.fixture) {
+        if let Some(f) = case.fixture
+            && parse(&raw, case.name) != parse(&fixture(f), f)
+        {
             failures.push(format!(
-                "{}/dashscope_response.json is no longer a copy of tests/fixtures/dashscope/{}",
-                case.name, case.fixture
+                "{}/dashscope_response.json is no longer a copy of tests/fixtures/dashscope/{f}",
+                case.name
             ));
         }
         let out = translate_response(&raw, case.model);
@@ -843,17 +865,70 @@ const STREAM_CASES: &[StreamCase] = &[
         include_usage: true,
         complete: false,
     },
-    // `result_format: "text"` streams carry the cumulative `output.text` in every frame. The
-    // translator forwards each frame's text as that chunk's content without diffing, so the
-    // chunks repeat the text so far (the golden file pins this). The gateway owns
-    // `result_format` (always "message") and `incremental_output` (always true when
-    // streaming), so this shape only reaches the translator when a config override forces
-    // `result_format = "text"`.
+    // `result_format: "text"` streams carry the cumulative `output.text` in every frame; the
+    // translator detects that and forwards only each frame's new suffix.
     StreamCase {
         name: "stream-text-resultformat-text",
         fixture: Some("text-stream-resultformat-text.sse"),
         model: "qwen-turbo",
         include_usage: true,
+        complete: true,
+    },
+    // qwen-mt streams the whole text so far in every frame (and repeats it on the finish
+    // frame); `output.model_name` is not forwarded.
+    StreamCase {
+        name: "stream-cumulative-qwen-mt",
+        fixture: None,
+        model: "translator",
+        include_usage: true,
+        complete: true,
+    },
+    // A frame with only `tool_info` rides on an empty delta (never `choices: []`); the
+    // repeated `tool_info` is forwarded once.
+    StreamCase {
+        name: "stream-code-interpreter-tool-info",
+        fixture: None,
+        model: "qwen3-max",
+        include_usage: true,
+        complete: true,
+    },
+    // `search_info` re-sent with empty lists does not erase the results forwarded first.
+    StreamCase {
+        name: "stream-search-info-repeat",
+        fixture: None,
+        model: "qwen-plus",
+        include_usage: false,
+        complete: true,
+    },
+    StreamCase {
+        name: "stream-image-output",
+        fixture: None,
+        model: "qwen-image-max",
+        include_usage: false,
+        complete: true,
+    },
+    // Every speech piece is forwarded on `delta.audio`, also one equal to the previous.
+    StreamCase {
+        name: "stream-omni-audio",
+        fixture: None,
+        model: "qwen3-omni-flash",
+        include_usage: false,
+        complete: true,
+    },
+    // The first tool-call delta waits for the name, then carries the upstream's id, the
+    // name and the arguments held back.
+    StreamCase {
+        name: "stream-tool-call-name-late",
+        fixture: None,
+        model: "qwen-plus",
+        include_usage: false,
+        complete: true,
+    },
+    StreamCase {
+        name: "stream-unknown-finish-reason",
+        fixture: None,
+        model: "qwen-plus",
+        include_usage: false,
         complete: true,
     },
 ];
@@ -913,9 +988,12 @@ fn check_framing(name: &str, chunks: &[Value], include_usage: bool, complete: bo
             let index = ch["index"].as_u64().unwrap();
             let delta = ch["delta"].as_object().unwrap();
             let finish = !ch["finish_reason"].is_null();
+            let carries_extension = c.as_object().unwrap().keys().any(|k| {
+                !["id", "object", "created", "model", "choices", "usage"].contains(&k.as_str())
+            });
             assert!(
-                !delta.is_empty() || finish,
-                "{name}: chunk {i} has an empty delta and no finish_reason"
+                !delta.is_empty() || finish || carries_extension,
+                "{name}: chunk {i} has an empty delta, no finish_reason and no extension"
             );
             if delta.contains_key("role") {
                 assert!(
@@ -1118,7 +1196,7 @@ fn a_stream_without_a_finish_frame_is_incomplete() {
 }
 
 #[test]
-fn resultformat_text_stream_is_forwarded_cumulatively() {
+fn cumulative_frames_forward_only_the_new_suffix() {
     let (chunks, fin) = run_stream(
         &fixture("text-stream-resultformat-text.sse"),
         "qwen-turbo",
@@ -1131,12 +1209,7 @@ fn resultformat_text_stream_is_forwarded_cumulatively() {
         .collect();
     assert_eq!(
         contents,
-        vec![
-            "I am",
-            "I am Qwen,",
-            "I am Qwen, built by",
-            "I am Qwen, built by Alibaba Cloud."
-        ]
+        vec!["I am", " Qwen,", " built by", " Alibaba Cloud."]
     );
 }
 
@@ -1410,6 +1483,10 @@ proptest! {
         let mut tr = StreamTranslator::new(meta, include_usage);
         let mut model = Model::default();
         let mut chunks = Vec::new();
+        let mut frames = frames;
+        for (k, f) in frames.iter_mut().enumerate() {
+            uniquify(f, k);
+        }
         for f in &frames {
             model.apply(f);
             let parsed: GenerationResponse = serde_json::from_str(&f.to_string()).unwrap();
@@ -1454,13 +1531,83 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// A cumulative stream (every frame the whole text so far, qwen-mt style) yields the
+    /// same deltas as the incremental one it stands for, answer and reasoning alike.
+    #[test]
+    fn cumulative_streams_yield_the_incremental_text(
+        pieces in prop::collection::vec("\\PC{1,4}", 1..10),
+        reasoning in prop::collection::vec("[a-z ]{1,4}", 0..4),
+    ) {
+        let meta = Meta { id: "chatcmpl-cum".into(), created: CREATED, model: "m".into() };
+        let mut tr = StreamTranslator::new(meta, false);
+        let mut text = String::new();
+        let mut think = String::new();
+        let mut out = String::new();
+        let mut out_think = String::new();
+        let frames = reasoning.iter().map(|r| (r.as_str(), "")).chain(pieces.iter().map(|p| ("", p.as_str())));
+        let n = reasoning.len() + pieces.len();
+        for (k, (r, p)) in frames.enumerate() {
+            think.push_str(r);
+            text.push_str(p);
+            let finish = if k + 1 == n { "stop" } else { "null" };
+            let f = json!({"output": {"choices": [{"finish_reason": finish, "message": {
+                "role": "assistant", "content": text, "reasoning_content": think}}]}});
+            if let Some(body) = tr.on_frame(serde_json::from_value(f).unwrap()) {
+                let c = parse(&tr.render(&body), "chunk");
+                out.push_str(c["choices"][0]["delta"]["content"].as_str().unwrap_or(""));
+                out_think.push_str(c["choices"][0]["delta"]["reasoning_content"].as_str().unwrap_or(""));
+            }
+        }
+        // The first piece alone cannot tell the modes apart; from the second on, any piece
+        // that extends the first is read as cumulative. Pieces that repeat the text so far
+        // exactly (a one-piece stream) are the same either way.
+        prop_assert_eq!(out, pieces.concat());
+        prop_assert_eq!(out_think, reasoning.concat());
+        prop_assert!(tr.finish().is_ok());
+    }
+}
+
+/// Make every non-empty piece of frame `k` unique ("…\u{1}" → "…\u{1}k\u{1}"), so no
+/// two pieces are equal and none extends another: the stream is unambiguously incremental.
+fn uniquify(frame: &mut Value, k: usize) {
+    fn mark(v: &mut Value, k: usize) {
+        if let Value::String(s) = v
+            && s.ends_with(END)
+        {
+            s.push_str(&format!("{k}{END}"));
+        }
+    }
+    let output = &mut frame["output"];
+    if output.get("text").is_some() {
+        mark(&mut output["text"], k);
+    }
+    for c in output["choices"].as_array_mut().into_iter().flatten() {
+        let msg = &mut c["message"];
+        match &mut msg["content"] {
+            Value::Array(parts) => {
+                if let Some(last) = parts.last_mut() {
+                    mark(&mut last["text"], k);
+                }
+            }
+            other => mark(other, k),
+        }
+        if msg.get("reasoning_content").is_some() {
+            mark(&mut msg["reasoning_content"], k);
+        }
+    }
+}
+
 /// What the upstream said, choice by choice, up to each choice's finish frame.
 #[derive(Default)]
 struct Model {
     finished: BTreeMap<u64, bool>,
     content: BTreeMap<u64, String>,
-    /// Per choice: tool-call keys in first-seen order, with their arguments.
-    tools: BTreeMap<u64, Vec<(u64, String)>>,
+    /// Per choice: tool-call keys in first-seen order, with their arguments and whether a
+    /// name came (a call is announced once named, or when its choice finishes).
+    tools: BTreeMap<u64, Vec<(u64, String, bool)>>,
 }
 
 impl Model {
@@ -1497,9 +1644,15 @@ impl Model {
             {
                 let key = call["index"].as_u64().unwrap_or(k as u64);
                 let a = call["function"]["arguments"].as_str().unwrap_or("");
-                match calls.iter_mut().find(|(kk, _)| *kk == key) {
-                    Some((_, s)) => s.push_str(a),
-                    None => calls.push((key, a.to_owned())),
+                let named = call["function"]["name"]
+                    .as_str()
+                    .is_some_and(|n| !n.is_empty());
+                match calls.iter_mut().find(|(kk, _, _)| *kk == key) {
+                    Some((_, s, n)) => {
+                        s.push_str(a);
+                        *n |= named;
+                    }
+                    None => calls.push((key, a.to_owned(), named)),
                 }
             }
             if matches!(c["finish_reason"].as_str(), Some(f) if f != "null" && !f.is_empty()) {
@@ -1519,8 +1672,9 @@ impl Model {
     fn args(&self) -> BTreeMap<(u64, u64), String> {
         let mut out = BTreeMap::new();
         for (choice, calls) in &self.tools {
-            for (pos, (_, a)) in calls.iter().enumerate() {
-                if !a.is_empty() {
+            let finished = self.finished.get(choice).copied().unwrap_or(false);
+            for (pos, (_, a, named)) in calls.iter().enumerate() {
+                if !a.is_empty() && (*named || finished) {
                     out.insert((*choice, pos as u64), a.clone());
                 }
             }
@@ -1529,16 +1683,30 @@ impl Model {
     }
 }
 
-fn text_strategy() -> impl Strategy<Value = String> {
+/// Ends every non-empty piece, and appears nowhere else: no piece can extend another, so
+/// these streams are incremental (cumulative ones have their own property).
+const END: &str = "\u{1}";
+
+fn raw_text_strategy() -> impl Strategy<Value = String> {
     prop_oneof![Just(String::new()), "[a-z ]{1,4}", "\\PC{1,3}"]
+}
+
+fn text_strategy() -> impl Strategy<Value = String> {
+    raw_text_strategy().prop_map(|s| if s.is_empty() { s } else { s + END })
 }
 
 fn content_strategy() -> impl Strategy<Value = Value> {
     prop_oneof![
         Just(Value::Null),
         text_strategy().prop_map(Value::String),
-        prop::collection::vec(text_strategy(), 0..3)
-            .prop_map(|v| Value::Array(v.into_iter().map(|t| json!({"text": t})).collect())),
+        prop::collection::vec(raw_text_strategy(), 0..3).prop_map(|v| {
+            let any = v.iter().any(|t| !t.is_empty());
+            let mut parts: Vec<Value> = v.into_iter().map(|t| json!({"text": t})).collect();
+            if any {
+                parts.push(json!({"text": END}));
+            }
+            Value::Array(parts)
+        }),
     ]
 }
 

@@ -160,8 +160,8 @@ async fn handle(
         unsupported: cfg.unsupported_fields,
     };
     let mut translated = treq::to_dashscope(req, &ctx)?;
-    for note in &translated.notes.0 {
-        tracing::warn!(model = %client_model, note = %note, "request adjusted");
+    if let Some(line) = translated.notes.log_line() {
+        tracing::warn!(model = %client_model, warnings = %line, "request adjusted");
     }
     let span = tracing::Span::current();
     span.record("model", client_model.as_str());
@@ -199,9 +199,10 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("unknown")
         .to_owned();
-    let warning = (!translated.notes.is_empty())
-        .then(|| HeaderValue::from_str(&translated.notes.header_value()).ok())
-        .flatten();
+    let warning = translated
+        .notes
+        .header_value()
+        .and_then(|w| HeaderValue::from_str(&w).ok());
 
     let (resp, request_id) = match opened {
         Opened::Json { resp, request_id } => {

@@ -7,7 +7,7 @@
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::{Notes, TranslateError};
+use super::{TranslateError, Warnings};
 use crate::dashscope::Endpoint;
 use crate::dashscope::request as ds;
 use crate::openai;
@@ -73,7 +73,7 @@ pub struct Translated {
     pub include_usage: bool,
     /// `enable_thinking` is explicitly true in the parameters sent upstream.
     pub thinking: bool,
-    pub notes: Notes,
+    pub notes: Warnings,
 }
 
 /// DashScope parameters a client may send as extra top-level fields (the SDKs' `extra_body`).
@@ -161,7 +161,7 @@ pub fn to_dashscope(
     } else {
         ctx.endpoint
     };
-    let mut notes = Notes::default();
+    let mut notes = Warnings::default();
     let openai::ChatCompletionRequest {
         model: _,
         messages,
@@ -430,7 +430,7 @@ pub fn shape_for_endpoint(body: &mut ds::GenerationRequest, endpoint: Endpoint) 
 fn translate_messages(
     messages: Vec<openai::Message>,
     preserve_thinking: bool,
-    notes: &mut Notes,
+    notes: &mut Warnings,
 ) -> Result<Vec<ds::Message>, TranslateError> {
     let mut out = Vec::with_capacity(messages.len());
     let mut dropped_reasoning = false;
@@ -588,7 +588,7 @@ fn translate_tool_call(
 fn translate_part(
     part: openai::Part,
     param: &str,
-    notes: &mut Notes,
+    notes: &mut Warnings,
 ) -> Result<Map<String, Value>, TranslateError> {
     let openai::Part {
         kind,
@@ -614,9 +614,11 @@ fn translate_part(
                 url.ok_or_else(|| TranslateError::missing(&format!("{param}.image_url.url")))?;
             check_media_url(&url, &format!("{param}.image_url.url"))?;
             if detail.is_some() {
-                notes.push(format!(
-                    "{param}.image_url.detail ignored (no native equivalent)"
-                ));
+                notes.push_each(
+                    "image_url.detail ignored (no native equivalent)",
+                    "parts",
+                    format!("{param}.image_url.detail ignored (no native equivalent)"),
+                );
             }
             out.insert("image".into(), Value::String(url));
             out.extend(siblings);

@@ -20,16 +20,66 @@ pub fn completion_id(request_id: Option<&str>, fallback: &str) -> String {
     format!("chatcmpl-{}", request_id.unwrap_or(fallback))
 }
 
-/// DashScope's finish reason → OpenAI's: `"null"`, `null` and `""` mean "not finished".
+/// DashScope's finish reason → OpenAI's: `"null"`, `null` and `""` mean "not finished"; a
+/// reason OpenAI does not define becomes the nearest one it does (clients match on the set).
 pub fn finish_reason(raw: Option<&str>) -> Option<String> {
-    match raw {
-        None | Some("null" | "") => None,
-        Some(r) => Some(r.to_owned()),
+    let mapped = match raw? {
+        "null" | "" => return None,
+        r @ ("stop" | "length" | "tool_calls" | "content_filter" | "function_call") => r,
+        "max_tokens" | "max_length" | "max_completion_tokens" => "length",
+        "tool_call" | "function_calls" => "tool_calls",
+        r if is_moderation(r) => "content_filter",
+        _ => "stop",
+    };
+    Some(mapped.to_owned())
+}
+
+/// A native code or finish reason that means output moderation stopped the answer.
+pub fn is_moderation(code: &str) -> bool {
+    let lower = code.to_ascii_lowercase();
+    lower.contains("datainspection")
+        || lower.contains("data_inspection")
+        || lower.contains("sensitive")
+        || lower.contains("content_filter")
+}
+
+/// The answer was cut by DashScope's limit on non-stream calls (`x-dashscope-partialresponse:
+/// true`): an unfinished choice is a `length` stop, never a silent success.
+pub fn mark_partial(completion: &mut openai::ChatCompletion, warnings: &mut super::Warnings) {
+    for c in &mut completion.choices {
+        if c.finish_reason.as_deref().is_none_or(|r| r == "stop") {
+            c.finish_reason = Some("length".into());
+        }
+    }
+    warnings.push(
+        "the answer was cut at DashScope's time limit for non-stream calls (x-dashscope-partialresponse); finish_reason is length",
+    );
+}
+
+/// Drop upstream-internal keys (`model_name`, …) from the native `output` extras.
+pub fn strip_internal(extra: &mut Map<String, Value>) {
+    for k in ds::INTERNAL_OUTPUT_KEYS {
+        extra.remove(*k);
     }
 }
 
+/// `output.audio` (Qwen-Omni speech) as OpenAI's `audio` object; `None` when it carries
+/// nothing (no data and no transcript).
+pub fn audio(v: Value) -> Option<Map<String, Value>> {
+    let Value::Object(o) = v else { return None };
+    let has = |k: &str| o.get(k).and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    (has("data") || has("transcript") || has("url")).then_some(o)
+}
+
+/// Image URLs as OpenAI-style image outputs; `None` when there are none.
+pub fn images(urls: Vec<String>) -> Option<Vec<openai::ImageOutput>> {
+    (!urls.is_empty()).then(|| urls.into_iter().map(openai::ImageOutput::new).collect())
+}
+
 pub fn to_openai(resp: ds::GenerationResponse, meta: &Meta) -> openai::ChatCompletion {
-    let output = resp.output.unwrap_or_default();
+    let mut output = resp.output.unwrap_or_default();
+    strip_internal(&mut output.extra);
+    let mut speech = output.extra.remove("audio").and_then(audio);
     let mut choices = Vec::new();
     if let Some(list) = output.choices {
         for (pos, c) in list.into_iter().enumerate() {
@@ -58,8 +108,9 @@ pub fn to_openai(resp: ds::GenerationResponse, meta: &Meta) -> openai::ChatCompl
                     .collect()
             });
             let tool_calls = tool_calls.filter(|t| !t.is_empty());
-            let text = msg.content.map(ds::Content::into_text).unwrap_or_default();
-            let content = assistant_content(text, tool_calls.is_some());
+            let mut pieces = msg.content.map(ds::Content::into_pieces).unwrap_or_default();
+            let content = assistant_content(pieces.text, tool_calls.is_some());
+            let part_audio = pieces.other.remove("audio").and_then(audio);
             choices.push(openai::Choice {
                 index,
                 message: openai::AssistantMessage {
@@ -67,6 +118,9 @@ pub fn to_openai(resp: ds::GenerationResponse, meta: &Meta) -> openai::ChatCompl
                     content,
                     reasoning_content: msg.reasoning_content.filter(|r| !r.is_empty()),
                     tool_calls,
+                    images: images(pieces.images),
+                    audio: part_audio.or_else(|| speech.take()),
+                    extensions: pieces.other,
                 },
                 finish_reason: finish_reason(c.finish_reason.as_deref()),
                 logprobs: c.logprobs.map(logprobs),
@@ -79,6 +133,7 @@ pub fn to_openai(resp: ds::GenerationResponse, meta: &Meta) -> openai::ChatCompl
             message: openai::AssistantMessage {
                 role: "assistant",
                 content: Some(text),
+                audio: speech.take(),
                 ..Default::default()
             },
             finish_reason: finish_reason(output.finish_reason.as_deref()),
