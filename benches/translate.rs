@@ -16,7 +16,8 @@ use bytes::Bytes;
 use dashbridge::dashscope::{Endpoint, GenerationResponse};
 use dashbridge::openai::ChatCompletionRequest;
 use dashbridge::translate::request::{
-    Ctx, EffortBudgets, Translated, UnknownPolicy, UnsupportedPolicy, to_dashscope,
+    Ctx, EffortBudgets, RequiredToolChoice, Translated, UnknownPolicy, UnsupportedPolicy,
+    to_dashscope,
 };
 use dashbridge::translate::response::{Meta, to_openai};
 use dashbridge::translate::stream::StreamTranslator;
@@ -212,6 +213,9 @@ impl CtxOwned {
             budgets: &self.budgets,
             unknown: UnknownPolicy::Forward,
             unsupported: UnsupportedPolicy::Warn,
+            native_max_completion_tokens: false,
+            thinks_by_default: false,
+            required_tool_choice: RequiredToolChoice::Emulate,
         }
     }
 }

@@ -15,7 +15,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::dashscope::Endpoint;
-use crate::translate::request::{EffortBudgets, UnknownPolicy, UnsupportedPolicy};
+use crate::translate::request::{
+    EffortBudgets, RequiredToolChoice, UnknownPolicy, UnsupportedPolicy,
+};
 
 /// Where environment variables come from: the process in production, a map in tests.
 pub trait EnvSource {
@@ -122,6 +124,12 @@ pub struct Config {
     pub routes: Vec<(String, Endpoint)>,
     /// Name prefixes of models that only stream (or think by default).
     pub stream_only: Vec<String>,
+    /// Name prefixes of models that take `max_completion_tokens` natively.
+    pub max_completion_tokens: Vec<String>,
+    /// Name prefixes of models that think unless told `enable_thinking: false`.
+    pub thinking_by_default: Vec<String>,
+    /// `tool_choice: "required"`: emulated (default) or refused with a 400.
+    pub required_tool_choice: RequiredToolChoice,
     /// Extra names for `GET /v1/models` beyond the configured models.
     pub listed_models: Vec<String>,
 }
@@ -171,6 +179,25 @@ pub const DEFAULT_STREAM_ONLY_PREFIXES: &[&str] = &[
     "qwen2.5-omni",
     "qwen3-omni",
     "qwen3.5-",
+    "qwen3.6-",
+    "qwen3.7-",
+    "qwen3.8-",
+];
+
+/// Prefixes of models that take `max_completion_tokens` (thinking + answer) natively
+/// (wire-format §3.4: Qwen3.5-Plus/Flash and later).
+pub const DEFAULT_MAX_COMPLETION_TOKENS_PREFIXES: &[&str] = &[
+    "qwen3.5-plus",
+    "qwen3.5-flash",
+    "qwen3.6-",
+    "qwen3.7-",
+    "qwen3.8-",
+];
+
+/// Prefixes of hybrid models that think by default (wire-format §3.4 `enable_thinking`).
+pub const DEFAULT_THINKING_BY_DEFAULT_PREFIXES: &[&str] = &[
+    "qwen3.5-plus",
+    "qwen3.5-flash",
     "qwen3.6-",
     "qwen3.7-",
     "qwen3.8-",
@@ -268,6 +295,7 @@ struct FileLog {
 #[serde(deny_unknown_fields)]
 struct FileTranslate {
     unknown_fields: Option<String>,
+    tool_choice_required: Option<String>,
     unsupported_fields: Option<String>,
     reasoning_effort_budgets: Option<FileBudgets>,
 }
@@ -286,6 +314,8 @@ struct FileRouting {
     multimodal_prefixes: Option<Vec<String>>,
     text_prefixes: Option<Vec<String>>,
     stream_only_prefixes: Option<Vec<String>>,
+    max_completion_tokens_prefixes: Option<Vec<String>>,
+    thinking_by_default_prefixes: Option<Vec<String>>,
     list_models: Option<Vec<String>>,
 }
 
@@ -399,6 +429,20 @@ impl Config {
             .max_by_key(|(prefix, _)| prefix.len())
             .map(|(_, e)| *e)
             .unwrap_or(Endpoint::Text)
+    }
+
+    /// The model takes `max_completion_tokens` natively (prefix table).
+    pub fn takes_max_completion_tokens(&self, model: &str) -> bool {
+        self.max_completion_tokens
+            .iter()
+            .any(|p| model.starts_with(p.as_str()))
+    }
+
+    /// The model thinks unless told not to (prefix table).
+    pub fn thinks_by_default(&self, model: &str) -> bool {
+        self.thinking_by_default
+            .iter()
+            .any(|p| model.starts_with(p.as_str()))
     }
 
     pub fn is_stream_only(&self, model: &str, entry: Option<&ModelEntry>) -> bool {
@@ -660,6 +704,20 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
             UnsupportedPolicy::Warn
         }
     };
+    let required_tool_choice = match env
+        .get("DASHBRIDGE_TOOL_CHOICE_REQUIRED")
+        .or(file.translate.tool_choice_required)
+        .as_deref()
+    {
+        None | Some("emulate") => RequiredToolChoice::Emulate,
+        Some("reject") => RequiredToolChoice::Reject,
+        Some(o) => {
+            errs.push(format!(
+                "DASHBRIDGE_TOOL_CHOICE_REQUIRED / translate.tool_choice_required: '{o}' is not emulate or reject"
+            ));
+            RequiredToolChoice::Emulate
+        }
+    };
     let fb = file.translate.reasoning_effort_budgets.unwrap_or_default();
     let d = EffortBudgets::default();
     let budgets = EffortBudgets {
@@ -693,6 +751,18 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
             .map(|s| (*s).to_owned())
             .collect()
     });
+
+    let prefixes = |given: Option<Vec<String>>, shipped: &[&str]| {
+        given.unwrap_or_else(|| shipped.iter().map(|s| (*s).to_owned()).collect())
+    };
+    let max_completion_tokens = prefixes(
+        file.routing.max_completion_tokens_prefixes,
+        DEFAULT_MAX_COMPLETION_TOKENS_PREFIXES,
+    );
+    let thinking_by_default = prefixes(
+        file.routing.thinking_by_default_prefixes,
+        DEFAULT_THINKING_BY_DEFAULT_PREFIXES,
+    );
 
     let mut models = HashMap::new();
     for (name, m) in file.models {
@@ -768,6 +838,9 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
         models,
         routes,
         stream_only,
+        max_completion_tokens,
+        thinking_by_default,
+        required_tool_choice,
         listed_models,
     }
 }

@@ -35,8 +35,8 @@ use dashbridge::openai::ChatCompletionRequest;
 use dashbridge::translate::TranslateError;
 use dashbridge::translate::error::classify;
 use dashbridge::translate::request::{
-    Ctx, EffortBudgets, Translated, UnknownPolicy, UnsupportedPolicy, set_upstream_stream,
-    to_dashscope,
+    Ctx, EffortBudgets, RequiredToolChoice, Translated, UnknownPolicy, UnsupportedPolicy,
+    set_upstream_stream, to_dashscope,
 };
 use dashbridge::translate::response::{Meta, completion_id, to_openai};
 use dashbridge::translate::stream::{Incomplete, StreamTranslator};
@@ -134,6 +134,9 @@ struct Spec {
     native_effort: bool,
     unknown: UnknownPolicy,
     unsupported: UnsupportedPolicy,
+    native_max_completion_tokens: bool,
+    thinks_by_default: bool,
+    required_tool_choice: RequiredToolChoice,
 }
 
 impl Spec {
@@ -145,6 +148,9 @@ impl Spec {
             native_effort: false,
             unknown: UnknownPolicy::Forward,
             unsupported: UnsupportedPolicy::Warn,
+            native_max_completion_tokens: false,
+            thinks_by_default: false,
+            required_tool_choice: RequiredToolChoice::Emulate,
         }
     }
     const fn text(model: &'static str) -> Spec {
@@ -152,6 +158,17 @@ impl Spec {
     }
     const fn preserving(mut self) -> Spec {
         self.preserve_thinking = true;
+        self
+    }
+    /// A qwen3.5+ style model: thinks by default, takes `max_completion_tokens`.
+    const fn thinker(model: &'static str) -> Spec {
+        let mut s = Spec::on(model, Endpoint::Multimodal);
+        s.thinks_by_default = true;
+        s.native_max_completion_tokens = true;
+        s
+    }
+    const fn thinking_old_cap(mut self) -> Spec {
+        self.native_max_completion_tokens = false;
         self
     }
 }
@@ -174,6 +191,9 @@ fn translate_str(body: &str, spec: Spec) -> Result<Translated, TranslateError> {
         budgets: &budgets,
         unknown: spec.unknown,
         unsupported: spec.unsupported,
+        native_max_completion_tokens: spec.native_max_completion_tokens,
+        thinks_by_default: spec.thinks_by_default,
+        required_tool_choice: spec.required_tool_choice,
     };
     let mut t = to_dashscope(req, &ctx)?;
     set_upstream_stream(&mut t.body, t.stream);
@@ -200,6 +220,9 @@ struct ReqCase {
     stream: bool,
     /// The recorded native request this case must reproduce exactly.
     fixture: Option<&'static str>,
+    /// The recorded request relied on DashScope's default `parallel_tool_calls` (false); the
+    /// gateway sends OpenAI's default (true) instead, its only difference from the recording.
+    adds_parallel_tool_calls: bool,
 }
 
 const fn req(name: &'static str, spec: Spec, endpoint: Endpoint) -> ReqCase {
@@ -209,7 +232,13 @@ const fn req(name: &'static str, spec: Spec, endpoint: Endpoint) -> ReqCase {
         endpoint,
         stream: false,
         fixture: None,
+        adds_parallel_tool_calls: false,
     }
+}
+
+const fn plus_parallel_tool_calls(mut c: ReqCase) -> ReqCase {
+    c.adds_parallel_tool_calls = true;
+    c
 }
 
 const fn same_as(mut c: ReqCase, fixture: &'static str) -> ReqCase {
@@ -239,10 +268,10 @@ const REQUEST_CASES: &[ReqCase] = &[
         req("fixture-tools", Spec::text("qwen-plus"), TEXT),
         "request-tools.json",
     ),
-    same_as(
+    plus_parallel_tool_calls(same_as(
         streamed(req("fixture-tools-stream", Spec::text("qwen-plus"), TEXT)),
         "request-tools-stream.json",
-    ),
+    )),
     same_as(
         req("fixture-tool-result", Spec::text("qwen-plus"), TEXT),
         "request-tool-result.json",
@@ -255,14 +284,14 @@ const REQUEST_CASES: &[ReqCase] = &[
         )),
         "request-reasoning-stream.json",
     ),
-    same_as(
+    plus_parallel_tool_calls(same_as(
         streamed(req(
             "fixture-reasoning-tools-stream",
             Spec::text("qwen-plus"),
             TEXT,
         )),
         "request-reasoning-tools-stream.json",
-    ),
+    )),
     same_as(
         req("fixture-search", Spec::text("qwen-plus"), TEXT),
         "request-search.json",
@@ -306,6 +335,48 @@ const REQUEST_CASES: &[ReqCase] = &[
         Spec::text("qwen-plus").preserving(),
         TEXT,
     ),
+    // tool_choice "required": one tool → that tool by name; several → auto + warning; a
+    // thinking model → auto + warning.
+    req(
+        "tool-choice-required-one-tool",
+        Spec::text("qwen-plus"),
+        TEXT,
+    ),
+    req(
+        "tool-choice-required-several-tools",
+        Spec::text("qwen-plus"),
+        TEXT,
+    ),
+    streamed(req(
+        "tool-choice-required-thinking",
+        Spec::thinker("qwen3.6-plus"),
+        MM,
+    )),
+    // max_completion_tokens: native where the model takes it, else max_tokens + warning.
+    streamed(req(
+        "max-completion-tokens-native",
+        Spec::thinker("qwen3.6-plus"),
+        MM,
+    )),
+    streamed(req(
+        "max-completion-tokens-as-max-tokens",
+        Spec::thinker("qwen3.6-plus").thinking_old_cap(),
+        MM,
+    )),
+    // Tools without parallel_tool_calls: OpenAI's default (true) is sent.
+    req("parallel-tool-calls-default", Spec::text("qwen-plus"), TEXT),
+    // JSON mode on a model that thinks by default: thinking off + warning.
+    req(
+        "json-mode-thinking-model",
+        Spec::thinker("qwen3.6-plus"),
+        MM,
+    ),
+    // 120 images with `detail`: one aggregated warning; oss:// media flagged for the header.
+    req(
+        "detail-warnings-aggregated",
+        Spec::text("qwen3-vl-plus"),
+        MM,
+    ),
 ];
 
 #[test]
@@ -325,7 +396,11 @@ fn request_goldens() {
             && !bless()
         {
             let golden = parse(&read(case.name, "dashscope_request.json"), case.name);
-            if golden != parse(&fixture(name), name) {
+            let mut recorded = parse(&fixture(name), name);
+            if case.adds_parallel_tool_calls {
+                recorded["parameters"]["parallel_tool_calls"] = json!(true);
+            }
+            if golden != recorded {
                 failures.push(format!(
                     "{}/dashscope_request.json is no longer a copy of tests/fixtures/dashscope/{name}",
                     case.name
@@ -338,7 +413,8 @@ fn request_goldens() {
         if t.notes.list() != expected_notes {
             failures.push(format!(
                 "{}: notes {:?}, expected {expected_notes:?}",
-                case.name, t.notes.list()
+                case.name,
+                t.notes.list()
             ));
         }
         if t.endpoint != case.endpoint {
@@ -514,10 +590,10 @@ fn translation_errors_are_400s_naming_the_param() {
     let tool = json!({"type": "function", "function": {"name": "f", "parameters": {}}});
     let cases: Vec<(&str, Value, &str, &str)> = vec![
         (
-            "tool_choice required",
-            json!({"model": "m", "messages": [user], "tools": [tool], "tool_choice": "required"}),
+            "tool_choice required without tools",
+            json!({"model": "m", "messages": [user], "tool_choice": "required"}),
             "tool_choice",
-            "unsupported_parameter",
+            "invalid_value",
         ),
         (
             "file part",
@@ -601,6 +677,71 @@ fn translation_errors_are_400s_naming_the_param() {
         assert_eq!(b.error.param.as_deref(), Some(param), "{what}");
         assert_eq!(b.error.code.as_deref(), Some(code), "{what}");
     }
+}
+
+#[test]
+fn tool_choice_required_is_refused_only_when_configured_to() {
+    let body = parse(
+        &read("tool-choice-required-one-tool", "openai_request.json"),
+        "request",
+    );
+    let mut spec = Spec::text("qwen-plus");
+    spec.required_tool_choice = RequiredToolChoice::Reject;
+    let e = translate(&body, spec).unwrap_err();
+    assert_eq!(e.param.as_deref(), Some("tool_choice"));
+    assert_eq!(e.code, "unsupported_parameter");
+    // The default emulates: the one tool by name, no warning.
+    let t = translate(&body, Spec::text("qwen-plus")).unwrap();
+    assert_eq!(
+        wire(&t)["parameters"]["tool_choice"],
+        json!({"type": "function", "function": {"name": "final_result"}})
+    );
+    assert!(t.notes.is_empty());
+    // A client that turns thinking off on a thinking model gets the forced tool.
+    let mut b = body.clone();
+    b["enable_thinking"] = json!(false);
+    let t = translate(&b, Spec::thinker("qwen3.6-plus")).unwrap();
+    assert_eq!(
+        wire(&t)["parameters"]["tool_choice"]["function"]["name"],
+        "final_result"
+    );
+}
+
+#[test]
+fn oss_media_is_flagged_for_the_resolve_header() {
+    let t = translate_str(
+        &read("detail-warnings-aggregated", "openai_request.json"),
+        Spec::text("qwen3-vl-plus"),
+    )
+    .unwrap();
+    assert!(t.oss_resources);
+    let h = t.notes.header_value().unwrap();
+    assert!(h.len() <= 1024, "{h}");
+    let t = translate_str(
+        &read("multimodal-mixed", "openai_request.json"),
+        Spec::text("qwen3-vl-plus"),
+    )
+    .unwrap();
+    assert!(!t.oss_resources);
+}
+
+#[test]
+fn max_completion_tokens_without_thinking_needs_no_warning() {
+    // A model that does not think by default: max_tokens caps everything it generates.
+    let body = json!({"model": "qwen-plus", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 50});
+    let t = translate(&body, Spec::text("qwen-plus")).unwrap();
+    assert_eq!(wire(&t)["parameters"]["max_tokens"], json!(50));
+    assert!(t.notes.is_empty());
+    // Thinking asked for explicitly: the warning.
+    let mut b = body.clone();
+    b["enable_thinking"] = json!(true);
+    let t = translate(&b, Spec::text("qwen-plus")).unwrap();
+    assert_eq!(
+        t.notes.list(),
+        vec![
+            "max_completion_tokens sent as max_tokens: this model does not cap its thinking, only the answer"
+        ]
+    );
 }
 
 #[test]
@@ -1296,7 +1437,7 @@ fn every_error_fixture_classifies() {
         want(
             "error-arrearage.json",
             Some(400),
-            (400, "invalid_request_error", "Arrearage"),
+            (400, "insufficient_quota", "insufficient_quota"),
         ),
         want(
             "error-in-stream.sse",
@@ -1584,7 +1725,8 @@ fn uniquify(frame: &mut Value, k: usize) {
     if output.get("text").is_some() {
         mark(&mut output["text"], k);
     }
-    for c in output["choices"].as_array_mut().into_iter().flatten() {
+    let choices = output.get_mut("choices").and_then(Value::as_array_mut);
+    for c in choices.into_iter().flatten() {
         let msg = &mut c["message"];
         match &mut msg["content"] {
             Value::Array(parts) => {
@@ -1824,4 +1966,105 @@ fn frame_strategy() -> impl Strategy<Value = Value> {
             }
             Value::Object(f)
         })
+}
+
+// ---- moderation, speech and images through the aggregator -------------------------------------
+
+/// The frames of a golden stream, parsed.
+fn golden_frames(case: &str) -> Vec<GenerationResponse> {
+    decode(&read(case, "dashscope_stream.sse"))
+        .iter()
+        .map(|f| serde_json::from_str(&f.data).unwrap())
+        .collect()
+}
+
+fn translator(model: &str, include_usage: bool) -> StreamTranslator {
+    let meta = Meta {
+        id: "chatcmpl-t".into(),
+        created: CREATED,
+        model: model.into(),
+    };
+    StreamTranslator::new(meta, include_usage)
+}
+
+#[test]
+fn output_moderation_mid_stream_finishes_the_choice_with_content_filter() {
+    let mut tr = translator("qwen-plus", true);
+    let frames = golden_frames("stream-unknown-finish-reason");
+    let first = frames.into_iter().next().unwrap();
+    assert!(tr.on_frame(first).is_some());
+    // Anything but moderation stays an error for the caller to report.
+    assert!(tr.on_error(Some("InternalError")).is_none());
+    assert!(tr.on_error(None).is_none());
+    let body = tr.on_error(Some("DataInspectionFailed")).unwrap();
+    let chunk = parse(&tr.render(&body), "chunk");
+    assert_eq!(
+        chunk["choices"],
+        json!([{"index": 0, "delta": {}, "finish_reason": "content_filter"}])
+    );
+    // The stream then ends normally, with the usage the upstream reported.
+    let usage = tr.finish().unwrap().unwrap();
+    assert_eq!(usage.usage.unwrap().completion_tokens, 2);
+
+    // Before anything was sent, moderation is an error (the client gets a 400).
+    let mut tr = translator("qwen-plus", false);
+    assert!(tr.on_error(Some("DataInspectionFailed")).is_none());
+}
+
+#[test]
+fn aggregated_speech_concatenates_every_piece_and_images_are_kept() {
+    use dashbridge::translate::aggregate::Aggregator;
+    let mut tr = translator("qwen3-omni-flash", false);
+    let mut acc = Aggregator::default();
+    for f in golden_frames("stream-omni-audio") {
+        if let Some(b) = tr.on_frame(f) {
+            acc.push(b);
+        }
+    }
+    let done = serde_json::to_value(acc.finish(tr.meta(), tr.final_usage())).unwrap();
+    let msg = &done["choices"][0]["message"];
+    assert_eq!(msg["content"], "Hi there.");
+    assert_eq!(
+        msg["audio"],
+        json!({"id": "audio_5b6c7d8e", "data": "UklGRgAAAAAAAAAAAAAAAAAA", "expires_at": 1790000000})
+    );
+
+    let mut tr = translator("qwen-image-max", false);
+    let mut acc = Aggregator::default();
+    for f in golden_frames("stream-image-output") {
+        if let Some(b) = tr.on_frame(f) {
+            acc.push(b);
+        }
+    }
+    let done = serde_json::to_value(acc.finish(tr.meta(), None)).unwrap();
+    let msg = &done["choices"][0]["message"];
+    assert_eq!(
+        msg["images"],
+        json!([{"type": "image_url", "image_url": {"url": "https://dashscope-result.example.com/1d/7f/20261129/a1b2c3/out.png?Expires=1790000000"}}])
+    );
+    assert_eq!(msg["image_hw"], json!([[1328, 1328]]));
+    assert_eq!(done["choices"][0]["finish_reason"], "stop");
+
+    // Aggregating a cumulative stream gives the text once.
+    let mut tr = translator("translator", false);
+    let mut acc = Aggregator::default();
+    for f in golden_frames("stream-cumulative-qwen-mt") {
+        if let Some(b) = tr.on_frame(f) {
+            acc.push(b);
+        }
+    }
+    let done = serde_json::to_value(acc.finish(tr.meta(), None)).unwrap();
+    assert_eq!(done["choices"][0]["message"]["content"], "I didn't see it.");
+    assert!(done.get("model_name").is_none());
+
+    // search_info survives its empty repeats in the aggregate too.
+    let mut tr = translator("qwen-plus", false);
+    let mut acc = Aggregator::default();
+    for f in golden_frames("stream-search-info-repeat") {
+        if let Some(b) = tr.on_frame(f) {
+            acc.push(b);
+        }
+    }
+    let done = serde_json::to_value(acc.finish(tr.meta(), None)).unwrap();
+    assert_eq!(done["search_info"]["search_results"][0]["index"], 1);
 }

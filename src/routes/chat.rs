@@ -158,6 +158,9 @@ async fn handle(
         budgets: &cfg.budgets,
         unknown: cfg.unknown_fields,
         unsupported: cfg.unsupported_fields,
+        native_max_completion_tokens: cfg.takes_max_completion_tokens(&upstream_model),
+        thinks_by_default: cfg.thinks_by_default(&upstream_model),
+        required_tool_choice: cfg.required_tool_choice,
     };
     let mut translated = treq::to_dashscope(req, &ctx)?;
     if let Some(line) = translated.notes.log_line() {

@@ -190,7 +190,9 @@ mod tests {
         );
         assert_eq!(
             w.header_value().as_deref(),
-            Some("image_url.detail ignored (no native equivalent) on 120 parts; top_p 0 clamped on 2 times")
+            Some(
+                "image_url.detail ignored (no native equivalent) on 120 parts; top_p 0 clamped on 2 times"
+            )
         );
     }
 

@@ -67,7 +67,11 @@ pub fn strip_internal(extra: &mut Map<String, Value>) {
 /// nothing (no data and no transcript).
 pub fn audio(v: Value) -> Option<Map<String, Value>> {
     let Value::Object(o) = v else { return None };
-    let has = |k: &str| o.get(k).and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    let has = |k: &str| {
+        o.get(k)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    };
     (has("data") || has("transcript") || has("url")).then_some(o)
 }
 
@@ -108,7 +112,10 @@ pub fn to_openai(resp: ds::GenerationResponse, meta: &Meta) -> openai::ChatCompl
                     .collect()
             });
             let tool_calls = tool_calls.filter(|t| !t.is_empty());
-            let mut pieces = msg.content.map(ds::Content::into_pieces).unwrap_or_default();
+            let mut pieces = msg
+                .content
+                .map(ds::Content::into_pieces)
+                .unwrap_or_default();
             let content = assistant_content(pieces.text, tool_calls.is_some());
             let part_audio = pieces.other.remove("audio").and_then(audio);
             choices.push(openai::Choice {
@@ -232,4 +239,54 @@ pub fn logprobs(mut v: Value) -> Value {
         obj.entry("refusal").or_insert(Value::Null);
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_finish_reason_is_one_openai_defines() {
+        let cases = [
+            (None, None),
+            (Some("null"), None),
+            (Some(""), None),
+            (Some("stop"), Some("stop")),
+            (Some("length"), Some("length")),
+            (Some("tool_calls"), Some("tool_calls")),
+            (Some("max_tokens"), Some("length")),
+            (Some("tool_call"), Some("tool_calls")),
+            (Some("DataInspectionFailed"), Some("content_filter")),
+            (Some("sensitive"), Some("content_filter")),
+            (Some("insufficient_system_resource"), Some("stop")),
+            (Some("interrupted"), Some("stop")),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(finish_reason(raw).as_deref(), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn a_partial_response_is_a_length_stop_with_a_warning() {
+        let raw = r#"{"output":{"choices":[{"finish_reason":"null","message":{"role":"assistant","content":"The first half"}}]},"usage":{"input_tokens":5,"output_tokens":4000},"request_id":"r-p"}"#;
+        let meta = Meta {
+            id: "chatcmpl-r-p".into(),
+            created: 1,
+            model: "qwen-max".into(),
+        };
+        let mut c = to_openai(serde_json::from_str(raw).unwrap(), &meta);
+        assert_eq!(c.choices[0].finish_reason, None);
+        let mut w = super::super::Warnings::default();
+        mark_partial(&mut c, &mut w);
+        assert_eq!(c.choices[0].finish_reason.as_deref(), Some("length"));
+        assert_eq!(
+            c.choices[0].message.content.as_deref(),
+            Some("The first half")
+        );
+        assert!(
+            w.header_value()
+                .unwrap()
+                .contains("x-dashscope-partialresponse")
+        );
+    }
 }

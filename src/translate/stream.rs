@@ -18,8 +18,8 @@
 use serde_json::{Map, Value};
 
 use super::response::{
-    Meta, audio, finish_reason, images, is_moderation, logprobs, strip_internal,
-    synthetic_call_id, usage,
+    Meta, audio, finish_reason, images, is_moderation, logprobs, strip_internal, synthetic_call_id,
+    usage,
 };
 use crate::dashscope::response as ds;
 use crate::openai;
@@ -213,7 +213,9 @@ impl StreamTranslator {
         for (k, v) in output.extra {
             // A repeat with empty lists (`search_info` after the first frame) says nothing
             // new and must not erase what was forwarded.
-            if self.forwarded.get(&k) != Some(&v) && !(is_blank(&v) && self.forwarded.contains_key(&k)) {
+            if self.forwarded.get(&k) != Some(&v)
+                && !(is_blank(&v) && self.forwarded.contains_key(&k))
+            {
                 self.forwarded.insert(k.clone(), v.clone());
                 body.extensions.insert(k, v);
             }
@@ -247,7 +249,8 @@ impl StreamTranslator {
     ) -> Option<&'b mut openai::ChunkChoice> {
         if body.choices.is_empty() {
             if self.choices.len() <= preferred {
-                self.choices.resize_with(preferred + 1, ChoiceState::default);
+                self.choices
+                    .resize_with(preferred + 1, ChoiceState::default);
             }
             let index = if self.choices[preferred].finished {
                 self.choices.iter().position(|c| !c.finished)?
@@ -494,8 +497,7 @@ fn announce(
     openai::ToolCallDelta {
         index: u32::try_from(out_index).unwrap_or(0),
         id: Some(
-            t.id
-                .take()
+            t.id.take()
                 .unwrap_or_else(|| synthetic_call_id(completion_id, choice, out_index)),
         ),
         kind: Some("function"),
@@ -519,4 +521,42 @@ fn flush_unnamed(
         .filter(|(_, t)| !t.announced)
         .map(|(i, t)| announce(t, completion_id, choice, i))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TextTrack;
+
+    fn run(pieces: &[&str]) -> Vec<Option<String>> {
+        let mut t = TextTrack::default();
+        pieces.iter().map(|p| t.next((*p).to_owned())).collect()
+    }
+
+    #[test]
+    fn cumulative_pieces_give_their_suffix() {
+        assert_eq!(
+            run(&["I", "I didn", "I didn't", "I didn't"]),
+            vec![
+                Some("I".into()),
+                Some(" didn".into()),
+                Some("'t".into()),
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn a_repeated_incremental_piece_is_held_then_sent() {
+        // "ha", "ha", "!" is incremental: the repeat is sent with the next piece.
+        assert_eq!(
+            run(&["ha", "ha", "!", "ha"]),
+            vec![
+                Some("ha".into()),
+                None,
+                Some("ha!".into()),
+                Some("ha".into())
+            ]
+        );
+        assert_eq!(run(&["", "a", ""]), vec![None, Some("a".into()), None]);
+    }
 }
