@@ -37,6 +37,7 @@ type Frames = Pin<Box<dyn Stream<Item = Result<Frame, Failure>> + Send>>;
 
 /// Client headers that are safe to forward upstream; nothing else from the client is.
 const PASSTHROUGH: &[&str] = &["x-dashscope-datainspection"];
+const OSS_RESOLVE: &str = "x-dashscope-ossresourceresolve";
 
 pub async fn chat_completions(
     auth: Authorized,
@@ -173,10 +174,14 @@ async fn handle(
         || translated.thinking
         || cfg.is_stream_only(&upstream_model, entry)
         || state.learned.is_stream_only(&upstream_model);
-    let passthrough: Vec<(&'static str, HeaderValue)> = PASSTHROUGH
+    let mut passthrough: Vec<(&'static str, HeaderValue)> = PASSTHROUGH
         .iter()
         .filter_map(|name| headers.get(*name).map(|v| (*name, v.clone())))
         .collect();
+    if translated.oss_resources {
+        // DashScope fetches oss:// media only when asked to resolve it.
+        passthrough.push((OSS_RESOLVE, HeaderValue::from_static("enable")));
+    }
     let call = CallPlan {
         state,
         upstream,
@@ -202,20 +207,23 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("unknown")
         .to_owned();
-    let warning = translated
-        .notes
-        .header_value()
-        .and_then(|w| HeaderValue::from_str(&w).ok());
-
     let (resp, request_id) = match opened {
-        Opened::Json { resp, request_id } => {
+        Opened::Json {
+            resp,
+            request_id,
+            partial,
+        } => {
             let request_id = resp.request_id.clone().or(request_id);
             let meta = Meta {
                 id: tresp::completion_id(request_id.as_deref(), &fallback_id),
                 created,
                 model: client_model.clone(),
             };
-            let completion = tresp::to_openai(resp, &meta);
+            let mut completion = tresp::to_openai(resp, &meta);
+            if partial {
+                tresp::mark_partial(&mut completion, &mut translated.notes);
+                tracing::warn!(model = %client_model, "answer cut at the upstream's non-stream time limit");
+            }
             if let Some(u) = &completion.usage {
                 metrics::record_tokens(&client_model, u.prompt_tokens, u.completion_tokens);
             }
@@ -268,7 +276,11 @@ async fn handle(
         span.record("upstream_request_id", request_id.as_deref().unwrap_or(""));
         resp.headers_mut().insert("x-request-id", id);
     }
-    if let Some(w) = warning {
+    if let Some(w) = translated
+        .notes
+        .header_value()
+        .and_then(|w| HeaderValue::from_str(&w).ok())
+    {
         resp.headers_mut().insert("x-dashbridge-warning", w);
     }
     Ok(resp)
@@ -426,6 +438,8 @@ enum Opened {
     Json {
         resp: GenerationResponse,
         request_id: Option<String>,
+        /// `x-dashscope-partialresponse: true`: cut at DashScope's non-stream time limit.
+        partial: bool,
     },
     Stream {
         first: GenerationResponse,
@@ -562,6 +576,10 @@ impl CallPlan<'_> {
                 .to_owned();
             return Err(Failure::Protocol(format!("unexpected content type '{ct}'")));
         }
+        let partial = resp
+            .headers()
+            .get("x-dashscope-partialresponse")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
         let raw = upstream::read_body(resp).await?;
         let parsed = parse_payload(&raw)?;
         if stream {
@@ -575,6 +593,7 @@ impl CallPlan<'_> {
             Ok(Opened::Json {
                 resp: parsed,
                 request_id: header_id,
+                partial,
             })
         }
     }
@@ -733,7 +752,17 @@ async fn aggregate(
         acc.push(body);
     }
     while let Some(frame) = frames.next().await {
-        let frame = frame.and_then(parse_frame).map_err(failure_to_error)?;
+        let frame = match frame.and_then(parse_frame) {
+            Ok(f) => f,
+            Err(f) => match moderated(&mut translator, &f) {
+                // Output moderation after the answer started: a content_filter stop.
+                Some(body) => {
+                    acc.push(body);
+                    break;
+                }
+                None => return Err(failure_to_error(f)),
+            },
+        };
         if let Some(body) = translator.on_frame(frame) {
             acc.push(body);
         }
@@ -745,6 +774,18 @@ async fn aggregate(
     }
     let usage = translator.final_usage();
     Ok(acc.finish(translator.meta(), usage))
+}
+
+/// An in-stream `DataInspectionFailed` after the answer started: the chunk that ends the
+/// started choices with `content_filter` (see [`StreamTranslator::on_error`]).
+fn moderated(
+    translator: &mut StreamTranslator,
+    f: &Failure,
+) -> Option<crate::translate::stream::ChunkBody> {
+    match f {
+        Failure::Status { body, .. } => translator.on_error(body.code.as_deref()),
+        _ => None,
+    }
 }
 
 fn failure_to_error(f: Failure) -> ProxyError {
@@ -823,6 +864,12 @@ impl Pump {
                     }
                 }
                 Some(Err(f)) => {
+                    // Output moderation after the answer started: a content_filter stop.
+                    if let Some(body) = moderated(&mut self.translator, &f) {
+                        self.send(&body);
+                        self.end();
+                        continue;
+                    }
                     let e = match f {
                         Failure::Timeout => ProxyError::BadUpstream(
                             "the upstream stream stalled (no data within the upstream timeout)"
@@ -835,31 +882,34 @@ impl Pump {
                     };
                     self.fail(e);
                 }
-                None => {
-                    match self.translator.finish() {
-                        Ok(usage_chunk) => {
-                            if let Some(body) = usage_chunk {
-                                self.queue.push_back(
-                                    Event::default().data(self.translator.render(&body)),
-                                );
-                            }
-                            self.queue.push_back(Event::default().data("[DONE]"));
-                            if let Some(u) = self.translator.final_usage() {
-                                metrics::record_tokens(
-                                    &self.model,
-                                    u.prompt_tokens,
-                                    u.completion_tokens,
-                                );
-                            }
-                        }
-                        Err(_) => self.fail(ProxyError::BadUpstream(
-                            "the upstream stream ended before the model finished".into(),
-                        )),
-                    }
-                    self.done = true;
-                }
+                None => self.end(),
             }
         }
+    }
+
+    fn send(&mut self, body: &crate::translate::stream::ChunkBody) {
+        let data = self.translator.render(body);
+        self.queue.push_back(Event::default().data(data));
+    }
+
+    /// The upstream stream is over: the usage chunk (if asked) and `[DONE]`, or an error
+    /// event when a started choice never finished.
+    fn end(&mut self) {
+        match self.translator.finish() {
+            Ok(usage_chunk) => {
+                if let Some(body) = usage_chunk {
+                    self.send(&body);
+                }
+                self.queue.push_back(Event::default().data("[DONE]"));
+                if let Some(u) = self.translator.final_usage() {
+                    metrics::record_tokens(&self.model, u.prompt_tokens, u.completion_tokens);
+                }
+            }
+            Err(_) => self.fail(ProxyError::BadUpstream(
+                "the upstream stream ended before the model finished".into(),
+            )),
+        }
+        self.done = true;
     }
 
     /// One OpenAI-shaped error event, then the stream ends (no `[DONE]`: a client must see
