@@ -587,7 +587,6 @@ fn reasoning_history_kept_when_the_request_asks_for_preserve_thinking() {
 #[test]
 fn translation_errors_are_400s_naming_the_param() {
     let user = json!({"role": "user", "content": "hi"});
-    let tool = json!({"type": "function", "function": {"name": "f", "parameters": {}}});
     let cases: Vec<(&str, Value, &str, &str)> = vec![
         (
             "tool_choice required without tools",

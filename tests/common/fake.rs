@@ -1222,7 +1222,14 @@ fn forced_tool(shared: &Arc<Shared>, streaming: bool, body: &Value) -> Response 
         "request_id": rid
     });
     if streaming {
-        CannedSse::frames(&[answer]).plain(shared)
+        let mut first = answer.clone();
+        first["output"]["choices"][0]["finish_reason"] = json!("null");
+        let last = json!({
+            "output": {"choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": ""}}]},
+            "usage": usage(40, 12),
+            "request_id": rid
+        });
+        CannedSse::frames(&[first, last]).plain(shared)
     } else {
         CannedJson::value(200, &answer).response()
     }
