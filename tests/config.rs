@@ -191,3 +191,41 @@ upstream = "sg"
         .to_string();
     assert!(missing.contains("upstreams.sg.api_key_env: environment variable SG_KEY is not set"));
 }
+
+#[test]
+fn translation_tables_and_the_required_tool_choice_switch() {
+    use dashbridge::translate::request::RequiredToolChoice;
+    let c = Config::load(None, &env(&[])).unwrap();
+    assert_eq!(c.required_tool_choice, RequiredToolChoice::Emulate);
+    assert!(c.takes_max_completion_tokens("qwen3.6-plus"));
+    assert!(!c.takes_max_completion_tokens("qwen-plus"));
+    assert!(c.thinks_by_default("qwen3.5-flash"));
+    assert!(!c.thinks_by_default("qwen-max"));
+
+    let path = write(
+        "tables.toml",
+        r#"
+[translate]
+tool_choice_required = "reject"
+[routing]
+max_completion_tokens_prefixes = ["deepseek-v4"]
+thinking_by_default_prefixes = []
+"#,
+    );
+    let c = Config::load(Some(&path), &env(&[])).unwrap();
+    assert_eq!(c.required_tool_choice, RequiredToolChoice::Reject);
+    assert!(c.takes_max_completion_tokens("deepseek-v4-pro"));
+    assert!(!c.takes_max_completion_tokens("qwen3.6-plus"));
+    assert!(!c.thinks_by_default("qwen3.6-plus"));
+    let c = Config::load(
+        Some(&path),
+        &env(&[("DASHBRIDGE_TOOL_CHOICE_REQUIRED", "emulate")]),
+    )
+    .unwrap();
+    assert_eq!(c.required_tool_choice, RequiredToolChoice::Emulate);
+    let e = Config::load(None, &env(&[("DASHBRIDGE_TOOL_CHOICE_REQUIRED", "maybe")])).unwrap_err();
+    assert!(
+        e.to_string().contains("DASHBRIDGE_TOOL_CHOICE_REQUIRED"),
+        "{e}"
+    );
+}

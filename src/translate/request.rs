@@ -427,7 +427,8 @@ fn json_mode_without_thinking(p: &mut Map<String, Value>, ctx: &Ctx<'_>, notes: 
 
 /// `tool_choice: "required"` as DashScope can say it: the one tool by name, or `auto` (with
 /// a warning) when there are several tools or the model thinks (a forced tool is refused then).
-fn emulate_required(
+/// Public so every route that takes OpenAI tools (chat, Responses) applies the same rule.
+pub fn emulate_required(
     tools: Option<&[Box<RawValue>]>,
     thinking: bool,
     notes: &mut Warnings,
