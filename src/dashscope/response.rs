@@ -102,7 +102,8 @@ impl Content {
                     if let Some(url) = p.image.filter(|u| !u.is_empty()) {
                         out.images.push(url);
                     }
-                    out.other.extend(p.extra);
+                    // `type` only labels a part (`{"type":"text",…}`): not content.
+                    out.other.extend(p.extra.into_iter().filter(|(k, _)| k != "type"));
                 }
                 out
             }
