@@ -36,7 +36,7 @@ def agent(base_url: str) -> Agent:
 def test_default_structured_output(base_url):
     result = agent(base_url).run_sync(PROMPT)
     assert result.output == City(city="London", country="United Kingdom")
-    usage = result.usage()
+    usage = result.usage
     assert (usage.input_tokens, usage.output_tokens) == (40, 12)
     # One model request: the forced tool call was answered the first time.
     assert usage.requests == 1
