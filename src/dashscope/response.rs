@@ -103,7 +103,8 @@ impl Content {
                         out.images.push(url);
                     }
                     // `type` only labels a part (`{"type":"text",…}`): not content.
-                    out.other.extend(p.extra.into_iter().filter(|(k, _)| k != "type"));
+                    out.other
+                        .extend(p.extra.into_iter().filter(|(k, _)| k != "type"));
                 }
                 out
             }
