@@ -30,8 +30,8 @@ use bytes::Bytes;
 use dashbridge::dashscope::{Endpoint, GenerationResponse};
 use dashbridge::openai::ChatCompletionRequest;
 use dashbridge::translate::request::{
-    Ctx, EffortBudgets, UnknownPolicy, UnsupportedPolicy, set_upstream_stream, to_dashscope,
-    validate,
+    Ctx, EffortBudgets, RequiredToolChoice, UnknownPolicy, UnsupportedPolicy, set_upstream_stream,
+    to_dashscope, validate,
 };
 use dashbridge::translate::response::{Meta, completion_id, to_openai};
 use dashbridge::translate::stream::StreamTranslator;
@@ -164,6 +164,9 @@ impl NonStream {
             budgets: &self.budgets,
             unknown: UnknownPolicy::Forward,
             unsupported: UnsupportedPolicy::Warn,
+            native_max_completion_tokens: false,
+            thinks_by_default: false,
+            required_tool_choice: RequiredToolChoice::Emulate,
         };
         let mut tr = match to_dashscope(req, &ctx) {
             Ok(t) => t,

@@ -16,7 +16,8 @@ use bytes::Bytes;
 use dashbridge::dashscope::{Endpoint, GenerationResponse};
 use dashbridge::openai::ChatCompletionRequest;
 use dashbridge::translate::request::{
-    Ctx, EffortBudgets, Translated, UnknownPolicy, UnsupportedPolicy, to_dashscope,
+    Ctx, EffortBudgets, RequiredToolChoice, Translated, UnknownPolicy, UnsupportedPolicy,
+    to_dashscope,
 };
 use dashbridge::translate::response::{Meta, to_openai};
 use dashbridge::translate::stream::StreamTranslator;
@@ -212,6 +213,9 @@ impl CtxOwned {
             budgets: &self.budgets,
             unknown: UnknownPolicy::Forward,
             unsupported: UnsupportedPolicy::Warn,
+            native_max_completion_tokens: false,
+            thinks_by_default: false,
+            required_tool_choice: RequiredToolChoice::Emulate,
         }
     }
 }
@@ -259,7 +263,7 @@ mod request {
         let c = CtxOwned::new("qwen-plus", Endpoint::Text);
         bencher
             .with_inputs(|| parse(&body))
-            .bench_values(|req| to_dashscope(req, &c.ctx()).map(|t| t.notes.0.len()));
+            .bench_values(|req| to_dashscope(req, &c.ctx()).map(|t| t.notes.list().len()));
     }
 
     #[divan::bench]
@@ -277,7 +281,7 @@ mod request {
         let c = CtxOwned::new("qwen-vl-max", Endpoint::Multimodal);
         bencher
             .with_inputs(|| parse(&body))
-            .bench_values(|req| to_dashscope(req, &c.ctx()).map(|t| t.notes.0.len()));
+            .bench_values(|req| to_dashscope(req, &c.ctx()).map(|t| t.notes.list().len()));
     }
 }
 

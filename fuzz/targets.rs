@@ -22,8 +22,8 @@ use dashbridge::openai::ChatCompletionRequest;
 use dashbridge::translate::aggregate::Aggregator;
 use dashbridge::translate::error::classify;
 use dashbridge::translate::request::{
-    Ctx, EffortBudgets, UnknownPolicy, UnsupportedPolicy, set_upstream_stream, shape_for_endpoint,
-    to_dashscope, validate,
+    Ctx, EffortBudgets, RequiredToolChoice, UnknownPolicy, UnsupportedPolicy, set_upstream_stream,
+    shape_for_endpoint, to_dashscope, validate,
 };
 use dashbridge::translate::response::{Meta, to_openai};
 use dashbridge::translate::stream::StreamTranslator;
@@ -84,6 +84,13 @@ fn with_ctx<R>(selector: usize, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
         } else {
             UnsupportedPolicy::Reject
         },
+        native_max_completion_tokens: selector & 32 != 0,
+        thinks_by_default: selector & 64 != 0,
+        required_tool_choice: if selector & 128 == 0 {
+            RequiredToolChoice::Emulate
+        } else {
+            RequiredToolChoice::Reject
+        },
     };
     f(&ctx)
 }
@@ -115,10 +122,15 @@ pub fn request_with(data: &[u8], selector: usize) -> RequestOutcome {
         Ok(t) => t,
         Err(e) => return RequestOutcome::Refused(e.param),
     };
-    let header = translated.notes.header_value();
+    let header = translated.notes.header_value().unwrap_or_default();
     assert!(
         header.chars().all(|c| c.is_ascii_graphic() || c == ' '),
         "warning header value is not printable ASCII: {header:?}"
+    );
+    assert!(
+        header.len() <= dashbridge::translate::WARNING_HEADER_MAX,
+        "warning header longer than its cap: {} bytes",
+        header.len()
     );
     let endpoint = translated.endpoint;
     let mut body = translated.body;
@@ -349,11 +361,16 @@ pub fn responses_request(data: &[u8], selector: usize) -> ResponsesOutcome {
         Ok(t) => t,
         Err(e) => return ResponsesOutcome::Refused(e.param),
     };
-    notes.0.extend(translated.notes.0);
-    let header = notes.header_value();
+    notes.extend(translated.notes);
+    let header = notes.header_value().unwrap_or_default();
     assert!(
         header.chars().all(|c| c.is_ascii_graphic() || c == ' '),
         "warning header value is not printable ASCII: {header:?}"
+    );
+    assert!(
+        header.len() <= dashbridge::translate::WARNING_HEADER_MAX,
+        "warning header over its cap: {} bytes",
+        header.len()
     );
     let out = to_json("the native request", &translated.body);
     if serde_json::from_slice::<Value>(data).is_ok() {

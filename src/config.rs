@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::dashscope::Endpoint;
-use crate::policy::{EffortBudgets, UnknownPolicy, UnsupportedPolicy};
+use crate::policy::{EffortBudgets, RequiredToolChoice, UnknownPolicy, UnsupportedPolicy};
 
 /// Where environment variables come from: the process in production, a map in tests.
 pub trait EnvSource {
@@ -129,6 +129,12 @@ pub struct Config {
     pub routes: Vec<(String, Endpoint)>,
     /// Name prefixes of models that only stream (or think by default).
     pub stream_only: Vec<String>,
+    /// Name prefixes of models that take `max_completion_tokens` natively.
+    pub max_completion_tokens: Vec<String>,
+    /// Name prefixes of models that think unless told `enable_thinking: false`.
+    pub thinking_by_default: Vec<String>,
+    /// `tool_choice: "required"`: emulated (default) or refused with a 400.
+    pub required_tool_choice: RequiredToolChoice,
     /// Extra names for `GET /v1/models` beyond the configured models.
     pub listed_models: Vec<String>,
 }
@@ -181,6 +187,25 @@ pub const DEFAULT_STREAM_ONLY_PREFIXES: &[&str] = &[
     "qwen2.5-omni",
     "qwen3-omni",
     "qwen3.5-",
+    "qwen3.6-",
+    "qwen3.7-",
+    "qwen3.8-",
+];
+
+/// Prefixes of models that take `max_completion_tokens` (thinking + answer) natively
+/// (wire-format §3.4: Qwen3.5-Plus/Flash and later).
+pub const DEFAULT_MAX_COMPLETION_TOKENS_PREFIXES: &[&str] = &[
+    "qwen3.5-plus",
+    "qwen3.5-flash",
+    "qwen3.6-",
+    "qwen3.7-",
+    "qwen3.8-",
+];
+
+/// Prefixes of hybrid models that think by default (wire-format §3.4 `enable_thinking`).
+pub const DEFAULT_THINKING_BY_DEFAULT_PREFIXES: &[&str] = &[
+    "qwen3.5-plus",
+    "qwen3.5-flash",
     "qwen3.6-",
     "qwen3.7-",
     "qwen3.8-",
@@ -289,6 +314,7 @@ struct FileLog {
 #[serde(deny_unknown_fields)]
 struct FileTranslate {
     unknown_fields: Option<String>,
+    tool_choice_required: Option<String>,
     unsupported_fields: Option<String>,
     reasoning_effort_budgets: Option<FileBudgets>,
 }
@@ -309,6 +335,8 @@ struct FileRouting {
     multimodal_prefixes: Option<Vec<String>>,
     text_prefixes: Option<Vec<String>>,
     stream_only_prefixes: Option<Vec<String>>,
+    max_completion_tokens_prefixes: Option<Vec<String>>,
+    thinking_by_default_prefixes: Option<Vec<String>>,
     list_models: Option<Vec<String>>,
 }
 
@@ -422,6 +450,20 @@ impl Config {
             .max_by_key(|(prefix, _)| prefix.len())
             .map(|(_, e)| *e)
             .unwrap_or(Endpoint::Text)
+    }
+
+    /// The model takes `max_completion_tokens` natively (prefix table).
+    pub fn takes_max_completion_tokens(&self, model: &str) -> bool {
+        self.max_completion_tokens
+            .iter()
+            .any(|p| model.starts_with(p.as_str()))
+    }
+
+    /// The model thinks unless told not to (prefix table).
+    pub fn thinks_by_default(&self, model: &str) -> bool {
+        self.thinking_by_default
+            .iter()
+            .any(|p| model.starts_with(p.as_str()))
     }
 
     pub fn is_stream_only(&self, model: &str, entry: Option<&ModelEntry>) -> bool {
@@ -819,6 +861,20 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
         env_parse(env, "DASHBRIDGE_RESPONSES_REASONING_SUMMARY", errs)
             .or(file.responses.reasoning_summary)
             .unwrap_or(true);
+    let required_tool_choice = match env
+        .get("DASHBRIDGE_TOOL_CHOICE_REQUIRED")
+        .or(file.translate.tool_choice_required)
+        .as_deref()
+    {
+        None | Some("emulate") => RequiredToolChoice::Emulate,
+        Some("reject") => RequiredToolChoice::Reject,
+        Some(o) => {
+            errs.push(format!(
+                "DASHBRIDGE_TOOL_CHOICE_REQUIRED / translate.tool_choice_required: '{o}' is not emulate or reject"
+            ));
+            RequiredToolChoice::Emulate
+        }
+    };
     let fb = file.translate.reasoning_effort_budgets.unwrap_or_default();
     let d = EffortBudgets::default();
     let budgets = EffortBudgets {
@@ -845,6 +901,17 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
         DEFAULT_STREAM_ONLY_PREFIXES,
         shipped,
         file.routing.stream_only_prefixes,
+    );
+
+    let max_completion_tokens = prefixes(
+        DEFAULT_MAX_COMPLETION_TOKENS_PREFIXES,
+        shipped,
+        file.routing.max_completion_tokens_prefixes,
+    );
+    let thinking_by_default = prefixes(
+        DEFAULT_THINKING_BY_DEFAULT_PREFIXES,
+        shipped,
+        file.routing.thinking_by_default_prefixes,
     );
 
     let mut models = HashMap::new();
@@ -945,6 +1012,9 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
         models,
         routes,
         stream_only,
+        max_completion_tokens,
+        thinking_by_default,
+        required_tool_choice,
         listed_models,
     }
 }

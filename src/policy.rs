@@ -17,6 +17,15 @@ pub enum UnsupportedPolicy {
     Reject,
 }
 
+/// What `tool_choice: "required"` becomes. DashScope has no `required`; `Emulate` sends the
+/// one tool by name (exactly what `required` means then), or `auto` with a warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RequiredToolChoice {
+    #[default]
+    Emulate,
+    Reject,
+}
+
 /// Thinking budgets used for `reasoning_effort` on models without a native `reasoning_effort`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EffortBudgets {

@@ -442,3 +442,56 @@ fn the_request_bytes_budget_is_configurable_and_holds_one_largest_body() {
         "{err}"
     );
 }
+
+#[test]
+fn translation_tables_and_the_required_tool_choice_switch() {
+    use dashbridge::translate::request::RequiredToolChoice;
+    let c = Config::load(None, &env(&[])).unwrap();
+    assert_eq!(c.required_tool_choice, RequiredToolChoice::Emulate);
+    assert!(c.takes_max_completion_tokens("qwen3.6-plus"));
+    assert!(!c.takes_max_completion_tokens("qwen-plus"));
+    assert!(c.thinks_by_default("qwen3.5-flash"));
+    assert!(!c.thinks_by_default("qwen-max"));
+
+    // Given lists extend the shipped ones, like every prefix list.
+    let path = write(
+        "tables.toml",
+        r#"
+[translate]
+tool_choice_required = "reject"
+[routing]
+max_completion_tokens_prefixes = ["deepseek-v4"]
+thinking_by_default_prefixes = []
+"#,
+    );
+    let c = Config::load(Some(&path), &env(&[])).unwrap();
+    assert_eq!(c.required_tool_choice, RequiredToolChoice::Reject);
+    assert!(c.takes_max_completion_tokens("deepseek-v4-pro"));
+    assert!(c.takes_max_completion_tokens("qwen3.6-plus"));
+    assert!(c.thinks_by_default("qwen3.6-plus"));
+    // `shipped_defaults = false` makes them replace the shipped ones, all alike.
+    let path = write(
+        "tables-replace.toml",
+        r#"
+[routing]
+shipped_defaults = false
+max_completion_tokens_prefixes = ["deepseek-v4"]
+thinking_by_default_prefixes = []
+"#,
+    );
+    let c = Config::load(Some(&path), &env(&[])).unwrap();
+    assert!(c.takes_max_completion_tokens("deepseek-v4-pro"));
+    assert!(!c.takes_max_completion_tokens("qwen3.6-plus"));
+    assert!(!c.thinks_by_default("qwen3.6-plus"));
+    let c = Config::load(
+        Some(&path),
+        &env(&[("DASHBRIDGE_TOOL_CHOICE_REQUIRED", "emulate")]),
+    )
+    .unwrap();
+    assert_eq!(c.required_tool_choice, RequiredToolChoice::Emulate);
+    let e = Config::load(None, &env(&[("DASHBRIDGE_TOOL_CHOICE_REQUIRED", "maybe")])).unwrap_err();
+    assert!(
+        e.to_string().contains("DASHBRIDGE_TOOL_CHOICE_REQUIRED"),
+        "{e}"
+    );
+}

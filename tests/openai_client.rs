@@ -32,7 +32,7 @@ use async_openai::types::chat::{
     ChatCompletionTools, CompletionUsage, CreateChatCompletionRequest,
     CreateChatCompletionRequestArgs, CreateChatCompletionResponse,
     CreateChatCompletionStreamResponse, FinishReason, FunctionName, FunctionObject,
-    PromptTokensDetails, Role,
+    PromptTokensDetails, Role, ToolChoiceOptions,
 };
 use common::fake::{FakeDashScope, MM_PATH, Recorded, TEXT_PATH};
 use common::gateway::{self, Gateway, SERVER_KEY};
@@ -797,19 +797,51 @@ async fn error_500_becomes_502() {
     );
 }
 
-/// Pinned: after the gateway's in-band error event async-openai yields one `Err` — the event
-/// is not a chunk, so it is a `JSONDeserialize` error carrying the event's JSON — and the
-/// stream ends (no `[DONE]` was sent). The stream does not end silently.
+/// Output moderation (`DataInspectionFailed`) after the answer started is not an error: the
+/// choice ends with `finish_reason: "content_filter"` and the stream ends normally.
+#[tokio::test]
+async fn midstream_moderation_finishes_the_choice_with_content_filter() {
+    let (_fake, _gw, c) = setup().await;
+    let mut req = text_request(
+        "qwen-plus",
+        "Tell me a story. scenario:midstream-error",
+        true,
+    );
+    req.stream_options = Some(ChatCompletionStreamOptions {
+        include_usage: Some(true),
+        include_obfuscation: None,
+    });
+    let chunks = stream_ok(&c, req).await;
+    assert_eq!(text_of(&chunks, 0), "Here is the story");
+    assert_eq!(
+        finish_reasons(&chunks),
+        vec![(0, FinishReason::ContentFilter)]
+    );
+    let last = chunks.last().unwrap();
+    assert!(last.choices.is_empty());
+    assert!(last.usage.is_some());
+}
+
+/// Pinned: any other in-band error after the answer started: async-openai yields one `Err` —
+/// the event is not a chunk, so it is a `JSONDeserialize` error carrying the event's JSON —
+/// and the stream ends (no `[DONE]` was sent). The stream does not end silently.
 #[tokio::test]
 async fn midstream_error_surfaces_as_an_err_item() {
-    let (_fake, _gw, c) = setup().await;
+    let (fake, _gw, c) = setup().await;
+    let frame = |text: &str| {
+        format!(
+            "id:1\nevent:result\n:HTTP_STATUS/200\ndata:{}\n\n",
+            json!({"output": {"choices": [{"finish_reason": "null", "message": {"role": "assistant", "content": text}}]},
+                   "usage": {"input_tokens": 9, "output_tokens": 2}, "request_id": "4e3d2c1b-0000-9000-8000-00000000e001"})
+        )
+    };
+    let body = frame("Here is")
+        + &frame(" the story")
+        + "id:3\nevent:error\n:HTTP_STATUS/500\ndata:{\"code\":\"InternalError.Algo\",\"message\":\"Inference failed.\",\"request_id\":\"4e3d2c1b-0000-9000-8000-00000000e001\"}\n\n";
+    fake.push(common::fake::Reply::sse(body));
     let s = c
         .chat()
-        .create_stream(text_request(
-            "qwen-plus",
-            "Tell me a story. scenario:midstream-error",
-            true,
-        ))
+        .create_stream(text_request("qwen-plus", "Tell me a story.", true))
         .await
         .unwrap();
     let items = drain(s).await;
@@ -827,15 +859,376 @@ async fn midstream_error_surfaces_as_an_err_item() {
         other => panic!("expected a JSONDeserialize error item, got {other:?}"),
     };
     let v: Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(v["error"]["code"], "InternalError.Algo");
+    assert_eq!(v["error"]["type"], "server_error");
+}
+
+// ---- issue 9: what the model produced, and what the request meant --------------------------------
+
+/// A hand-made DashScope-shaped stream from `tests/fixtures/golden/<case>/`.
+fn golden_sse(case: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/golden")
+        .join(case)
+        .join("dashscope_stream.sse");
+    std::fs::read_to_string(&path).unwrap()
+}
+
+fn golden_json(case: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/golden")
+        .join(case)
+        .join("dashscope_response.json");
+    std::fs::read_to_string(&path).unwrap()
+}
+
+/// qwen-mt streams the whole text so far in every frame: the client sees each piece once,
+/// streamed and aggregated.
+#[tokio::test]
+async fn cumulative_upstream_streams_reach_the_client_as_deltas() {
+    let (fake, _gw, c) = setup().await;
+    fake.push(common::fake::Reply::sse(golden_sse(
+        "stream-cumulative-qwen-mt",
+    )));
+    let chunks = stream_ok(&c, text_request("qwen-mt-plus", "我没看到。", true)).await;
+    assert_eq!(text_of(&chunks, 0), "I didn't see it.");
+    assert_eq!(finish_reasons(&chunks), vec![(0, FinishReason::Stop)]);
+
+    // A stream-only model answering a non-stream client: aggregated once.
+    fake.push(common::fake::Reply::sse(golden_sse(
+        "stream-cumulative-qwen-mt",
+    )));
+    let r = c
+        .chat()
+        .create(text_request("qwen3.6-plus", "我没看到。", false))
+        .await
+        .unwrap();
     assert_eq!(
-        v,
-        json!({"error": {
-            "message": "Output data may contain inappropriate content. (DashScope code DataInspectionFailed, request_id 9d8c7b6a-5f4e-93d2-a1b0-c9d8e7f6a5b4)",
-            "type": "invalid_request_error",
-            "param": null,
-            "code": "content_filter"
-        }})
+        r.choices[0].message.content.as_deref(),
+        Some("I didn't see it.")
     );
+}
+
+/// A frame with only `tool_info` (code interpreter) never becomes a `choices: []` chunk; only
+/// the final usage chunk has no choices.
+#[tokio::test]
+async fn extension_only_frames_keep_a_choice() {
+    let (fake, gw, c) = setup().await;
+    let tool_info_stream = golden_sse("stream-code-interpreter-tool-info");
+    fake.push(common::fake::Reply::sse(tool_info_stream.clone()));
+    let mut req = text_request("qwen3-max", "What is 123**21?", true);
+    req.stream_options = Some(ChatCompletionStreamOptions {
+        include_usage: Some(true),
+        include_obfuscation: None,
+    });
+    let chunks = stream_ok(&c, req).await;
+    let (usage, rest) = chunks.split_last().unwrap();
+    assert!(usage.choices.is_empty() && usage.usage.is_some());
+    assert!(rest.iter().all(|ch| ch.choices.len() == 1), "{rest:?}");
+    assert_eq!(
+        text_of(&chunks, 0),
+        "123**21 = 77269364466549865653073473388030061522211723"
+    );
+
+    // The raw chunks: tool_info forwarded once, on a chunk with a choice.
+    fake.push(common::fake::Reply::sse(tool_info_stream));
+    let mut body = chat_body("qwen3-max", "What is 123**21?");
+    body["stream"] = json!(true);
+    let text = post_chat(&gw, &body, Some(CLIENT_KEY))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let data = gateway::sse_data(&text);
+    let with_info: Vec<Value> = data
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter(|v| v.get("tool_info").is_some())
+        .collect();
+    assert_eq!(with_info.len(), 1);
+    assert_eq!(with_info[0]["choices"][0]["index"], 0);
+    assert_eq!(
+        with_info[0]["tool_info"][0]["code_interpreter"]["code"],
+        "print(123**21)"
+    );
+}
+
+/// Image output (qwen-image): `message.images`, accepted by the SDK; `model_name` never leaks.
+#[tokio::test]
+async fn image_output_and_internal_fields() {
+    let (fake, gw, c) = setup().await;
+    fake.push(common::fake::Reply::json(
+        200,
+        golden_json("resp-image-output-nonstream"),
+    ));
+    let r = c
+        .chat()
+        .create(text_request(
+            "qwen-image-max",
+            "A winter street in Beijing",
+            false,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.choices[0].finish_reason, Some(FinishReason::Stop));
+
+    fake.push(common::fake::Reply::json(
+        200,
+        golden_json("resp-image-output-nonstream"),
+    ));
+    let v: Value = post_chat(
+        &gw,
+        &chat_body("qwen-image-max", "A winter street"),
+        Some(CLIENT_KEY),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        v["choices"][0]["message"]["images"],
+        json!([{"type": "image_url", "image_url": {"url": "https://dashscope-result.example.com/1d/7f/20261129/a1b2c3/out.png?Expires=1790000000"}}])
+    );
+
+    // Behind an alias, the upstream's internal model name stays inside.
+    let mut cfg = gateway::config(&fake.base_url);
+    cfg.models.insert(
+        "translator".into(),
+        dashbridge::config::ModelEntry {
+            target: Some("qwen-mt-plus".into()),
+            ..Default::default()
+        },
+    );
+    let gw2 = gateway::start(cfg).await;
+    fake.push(common::fake::Reply::json(
+        200,
+        golden_json("resp-model-name-hidden"),
+    ));
+    let raw = post_chat(
+        &gw2,
+        &chat_body("translator", "我没看到。"),
+        Some(CLIENT_KEY),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        !raw.contains("model_name") && !raw.contains("internal"),
+        "{raw}"
+    );
+    let v: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(v["model"], "translator");
+    assert_eq!(
+        fake.requests().last().unwrap().body["model"],
+        "qwen-mt-plus"
+    );
+}
+
+/// `x-dashscope-partialresponse: true`: the cut answer is a `length` stop with a warning, and
+/// a finish reason OpenAI does not define arrives as one it does (the SDK would reject it).
+#[tokio::test]
+async fn truncated_and_odd_finishes_are_valid_openai_finishes() {
+    let (fake, gw, c) = setup().await;
+    let cut = r#"{"output":{"choices":[{"finish_reason":"null","message":{"role":"assistant","content":"The first half"}}]},"usage":{"input_tokens":5,"output_tokens":4000,"total_tokens":4005},"request_id":"4e3d2c1b-0000-9000-8000-00000000e002"}"#;
+    fake.push(
+        common::fake::Reply::json(200, cut).with_header("x-dashscope-partialresponse", "true"),
+    );
+    let r = c
+        .chat()
+        .create(text_request("qwen-max", "Write a long essay.", false))
+        .await
+        .unwrap();
+    assert_eq!(r.choices[0].finish_reason, Some(FinishReason::Length));
+    assert_eq!(
+        r.choices[0].message.content.as_deref(),
+        Some("The first half")
+    );
+
+    fake.push(
+        common::fake::Reply::json(200, cut).with_header("x-dashscope-partialresponse", "true"),
+    );
+    let resp = post_chat(
+        &gw,
+        &chat_body("qwen-max", "Write a long essay."),
+        Some(CLIENT_KEY),
+    )
+    .await;
+    assert_eq!(
+        resp_header(&resp, "x-dashbridge-warning").as_deref(),
+        Some(
+            "the answer was cut at DashScope's time limit for non-stream calls (x-dashscope-partialresponse); finish_reason is length"
+        )
+    );
+
+    fake.push(common::fake::Reply::sse(golden_sse(
+        "stream-unknown-finish-reason",
+    )));
+    let chunks = stream_ok(&c, text_request("qwen-plus", "hi", true)).await;
+    assert_eq!(finish_reasons(&chunks), vec![(0, FinishReason::Stop)]);
+    fake.push(common::fake::Reply::json(
+        200,
+        golden_json("resp-unknown-finish-reason"),
+    ));
+    let r = c
+        .chat()
+        .create(text_request("qwen-plus", "hi", false))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.choices[1].finish_reason,
+        Some(FinishReason::ContentFilter)
+    );
+}
+
+fn one_tool() -> Vec<ChatCompletionTools> {
+    vec![ChatCompletionTools::Function(ChatCompletionTool {
+        function: FunctionObject {
+            name: "final_result".into(),
+            description: Some("The final response which ends this conversation".into()),
+            parameters: Some(
+                json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
+            ),
+            strict: None,
+        },
+    })]
+}
+
+fn required_request(model: &str, tools: Vec<ChatCompletionTools>) -> CreateChatCompletionRequest {
+    CreateChatCompletionRequestArgs::default()
+        .model(model)
+        .messages(vec![ChatCompletionRequestMessage::from(user(
+            "Where were the 2012 Olympics held? scenario:tools",
+        ))])
+        .tools(tools)
+        .tool_choice(ChatCompletionToolChoiceOption::Mode(
+            ToolChoiceOptions::Required,
+        ))
+        .build()
+        .unwrap()
+}
+
+/// `tool_choice: "required"` is emulated: one tool → that tool by name; several → `auto`
+/// with a warning; refused only when configured to.
+#[tokio::test]
+async fn tool_choice_required_is_emulated() {
+    let (fake, gw, c) = setup().await;
+    c.chat()
+        .create(required_request("qwen-plus", one_tool()))
+        .await
+        .unwrap();
+    let p = &only_request(&fake).body["parameters"];
+    assert_eq!(
+        p["tool_choice"],
+        json!({"type": "function", "function": {"name": "final_result"}})
+    );
+    assert_eq!(p["parallel_tool_calls"], json!(true));
+
+    let body = serde_json::to_value(required_request("qwen-plus", weather_tools())).unwrap();
+    let resp = post_chat(&gw, &body, Some(CLIENT_KEY)).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp_header(&resp, "x-dashbridge-warning").as_deref(),
+        Some(
+            "tool_choice 'required' sent as 'auto' (DashScope cannot require a call among several tools); the model may answer without a tool call"
+        )
+    );
+    assert_eq!(fake.requests()[1].body["parameters"]["tool_choice"], "auto");
+
+    let mut cfg = gateway::config(&fake.base_url);
+    cfg.required_tool_choice = dashbridge::translate::request::RequiredToolChoice::Reject;
+    let gw2 = gateway::start(cfg).await;
+    let a = api_error(
+        client(&gw2)
+            .chat()
+            .create(required_request("qwen-plus", one_tool()))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(a.status_code.as_u16(), 400);
+    assert_eq!(a.api_error.param.as_deref(), Some("tool_choice"));
+    assert_eq!(fake.request_count(), 2);
+}
+
+/// Thinking models: `max_completion_tokens` sent natively, JSON mode turns default thinking
+/// off (with a warning).
+#[tokio::test]
+async fn thinking_model_parameters() {
+    let (fake, gw, _c) = setup().await;
+    fake.push(common::fake::Reply::sse(golden_sse(
+        "stream-unknown-finish-reason",
+    )));
+    let mut body = chat_body("qwen3.6-plus", "Answer in JSON: where is Hangzhou?");
+    body["max_completion_tokens"] = json!(300);
+    body["response_format"] = json!({"type": "json_object"});
+    let resp = post_chat(&gw, &body, Some(CLIENT_KEY)).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp_header(&resp, "x-dashbridge-warning").as_deref(),
+        Some(
+            "enable_thinking set to false: DashScope does not take a JSON response_format while thinking"
+        )
+    );
+    let p = &only_request(&fake).body["parameters"];
+    assert_eq!(p["max_completion_tokens"], json!(300));
+    assert!(p.get("max_tokens").is_none());
+    assert_eq!(p["enable_thinking"], json!(false));
+}
+
+/// `oss://` media asks DashScope to resolve it; 120 images with `detail` yield one short
+/// warning, and many distinct warnings are capped at 1 KiB.
+#[tokio::test]
+async fn oss_media_and_capped_warnings() {
+    let (fake, gw, _c) = setup().await;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/golden/detail-warnings-aggregated/openai_request.json");
+    let body: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let resp = post_chat(&gw, &body, Some(CLIENT_KEY)).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp_header(&resp, "x-dashbridge-warning").as_deref(),
+        Some(
+            "temperature 2 clamped to 1.99 (DashScope range is [0, 2)); image_url.detail ignored (no native equivalent) on 120 parts"
+        )
+    );
+    let r = only_request(&fake);
+    assert_eq!(r.path, MM_PATH);
+    assert_eq!(header(&r, "x-dashscope-ossresourceresolve"), Some("enable"));
+
+    let mut cfg = gateway::config(&fake.base_url);
+    cfg.unknown_fields = dashbridge::translate::request::UnknownPolicy::Drop;
+    let gw2 = gateway::start(cfg).await;
+    let mut body = chat_body("qwen-plus", "hi");
+    for i in 0..300 {
+        body[format!("x_unknown_field_number_{i}")] = json!(i);
+    }
+    let resp = post_chat(&gw2, &body, Some(CLIENT_KEY)).await;
+    assert_eq!(resp.status(), 200);
+    let w = resp_header(&resp, "x-dashbridge-warning").unwrap();
+    assert!(w.len() <= 1024, "{}", w.len());
+    assert!(w.ends_with(" more)"), "{w}");
+    // Without oss:// media, no resolve header.
+    assert!(header(&fake.requests()[1], "x-dashscope-ossresourceresolve").is_none());
+}
+
+/// An overdue account is `insufficient_quota`, as OpenAI names it.
+#[tokio::test]
+async fn arrearage_is_insufficient_quota() {
+    let (fake, _gw, c) = setup().await;
+    fake.push(common::fake::Reply::error_fixture(
+        400,
+        "error-arrearage.json",
+    ));
+    let a = api_error(
+        c.chat()
+            .create(text_request("qwen-plus", "hi", false))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(a.status_code.as_u16(), 400);
+    assert_eq!(a.api_error.code.as_deref(), Some("insufficient_quota"));
+    assert_eq!(a.api_error.r#type.as_deref(), Some("insufficient_quota"));
+    assert_eq!(fake.request_count(), 1);
 }
 
 // ---- headers and routing (plain reqwest) --------------------------------------------------------

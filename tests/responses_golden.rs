@@ -25,7 +25,8 @@ use dashbridge::dashscope::{Endpoint, GenerationResponse};
 use dashbridge::openai::responses::{ResponsesRequest, StreamEvent};
 use dashbridge::translate::TranslateError;
 use dashbridge::translate::request::{
-    Ctx, EffortBudgets, UnknownPolicy, UnsupportedPolicy, set_upstream_stream, to_dashscope,
+    Ctx, EffortBudgets, RequiredToolChoice, UnknownPolicy, UnsupportedPolicy, set_upstream_stream,
+    to_dashscope,
 };
 use dashbridge::translate::responses::request::{Converted, Opts, to_chat};
 use dashbridge::translate::responses::stream::{Outcome, ResponseStream, Settings, render};
@@ -145,11 +146,14 @@ fn pipeline(body: &str, spec: Spec) -> Result<(Native, Converted), TranslateErro
         budgets: &budgets,
         unknown: UnknownPolicy::Forward,
         unsupported: UnsupportedPolicy::Warn,
+        native_max_completion_tokens: false,
+        thinks_by_default: false,
+        required_tool_choice: RequiredToolChoice::Emulate,
     };
     let mut t = to_dashscope(chat, &ctx)?;
     set_upstream_stream(&mut t.body, t.stream || t.thinking);
-    let mut notes = converted.notes.0.clone();
-    notes.extend(t.notes.0.iter().cloned());
+    let mut notes = converted.notes.list();
+    notes.extend(t.notes.list());
     let wire = serde_json::to_value(&t.body).unwrap();
     Ok((
         Native {

@@ -35,8 +35,8 @@ use dashbridge::openai::ChatCompletionRequest;
 use dashbridge::translate::TranslateError;
 use dashbridge::translate::error::classify;
 use dashbridge::translate::request::{
-    Ctx, EffortBudgets, Translated, UnknownPolicy, UnsupportedPolicy, set_upstream_stream,
-    to_dashscope,
+    Ctx, EffortBudgets, RequiredToolChoice, Translated, UnknownPolicy, UnsupportedPolicy,
+    set_upstream_stream, to_dashscope,
 };
 use dashbridge::translate::response::{Meta, completion_id, to_openai};
 use dashbridge::translate::stream::{Incomplete, StreamTranslator};
@@ -134,6 +134,9 @@ struct Spec {
     native_effort: bool,
     unknown: UnknownPolicy,
     unsupported: UnsupportedPolicy,
+    native_max_completion_tokens: bool,
+    thinks_by_default: bool,
+    required_tool_choice: RequiredToolChoice,
 }
 
 impl Spec {
@@ -145,6 +148,9 @@ impl Spec {
             native_effort: false,
             unknown: UnknownPolicy::Forward,
             unsupported: UnsupportedPolicy::Warn,
+            native_max_completion_tokens: false,
+            thinks_by_default: false,
+            required_tool_choice: RequiredToolChoice::Emulate,
         }
     }
     const fn text(model: &'static str) -> Spec {
@@ -152,6 +158,17 @@ impl Spec {
     }
     const fn preserving(mut self) -> Spec {
         self.preserve_thinking = true;
+        self
+    }
+    /// A qwen3.5+ style model: thinks by default, takes `max_completion_tokens`.
+    const fn thinker(model: &'static str) -> Spec {
+        let mut s = Spec::on(model, Endpoint::Multimodal);
+        s.thinks_by_default = true;
+        s.native_max_completion_tokens = true;
+        s
+    }
+    const fn thinking_old_cap(mut self) -> Spec {
+        self.native_max_completion_tokens = false;
         self
     }
 }
@@ -174,6 +191,9 @@ fn translate_str(body: &str, spec: Spec) -> Result<Translated, TranslateError> {
         budgets: &budgets,
         unknown: spec.unknown,
         unsupported: spec.unsupported,
+        native_max_completion_tokens: spec.native_max_completion_tokens,
+        thinks_by_default: spec.thinks_by_default,
+        required_tool_choice: spec.required_tool_choice,
     };
     let mut t = to_dashscope(req, &ctx)?;
     set_upstream_stream(&mut t.body, t.stream);
@@ -200,6 +220,9 @@ struct ReqCase {
     stream: bool,
     /// The recorded native request this case must reproduce exactly.
     fixture: Option<&'static str>,
+    /// The recorded request relied on DashScope's default `parallel_tool_calls` (false); the
+    /// gateway sends OpenAI's default (true) instead, its only difference from the recording.
+    adds_parallel_tool_calls: bool,
 }
 
 const fn req(name: &'static str, spec: Spec, endpoint: Endpoint) -> ReqCase {
@@ -209,7 +232,13 @@ const fn req(name: &'static str, spec: Spec, endpoint: Endpoint) -> ReqCase {
         endpoint,
         stream: false,
         fixture: None,
+        adds_parallel_tool_calls: false,
     }
+}
+
+const fn plus_parallel_tool_calls(mut c: ReqCase) -> ReqCase {
+    c.adds_parallel_tool_calls = true;
+    c
 }
 
 const fn same_as(mut c: ReqCase, fixture: &'static str) -> ReqCase {
@@ -239,10 +268,10 @@ const REQUEST_CASES: &[ReqCase] = &[
         req("fixture-tools", Spec::text("qwen-plus"), TEXT),
         "request-tools.json",
     ),
-    same_as(
+    plus_parallel_tool_calls(same_as(
         streamed(req("fixture-tools-stream", Spec::text("qwen-plus"), TEXT)),
         "request-tools-stream.json",
-    ),
+    )),
     same_as(
         req("fixture-tool-result", Spec::text("qwen-plus"), TEXT),
         "request-tool-result.json",
@@ -255,14 +284,14 @@ const REQUEST_CASES: &[ReqCase] = &[
         )),
         "request-reasoning-stream.json",
     ),
-    same_as(
+    plus_parallel_tool_calls(same_as(
         streamed(req(
             "fixture-reasoning-tools-stream",
             Spec::text("qwen-plus"),
             TEXT,
         )),
         "request-reasoning-tools-stream.json",
-    ),
+    )),
     same_as(
         req("fixture-search", Spec::text("qwen-plus"), TEXT),
         "request-search.json",
@@ -306,6 +335,48 @@ const REQUEST_CASES: &[ReqCase] = &[
         Spec::text("qwen-plus").preserving(),
         TEXT,
     ),
+    // tool_choice "required": one tool → that tool by name; several → auto + warning; a
+    // thinking model → auto + warning.
+    req(
+        "tool-choice-required-one-tool",
+        Spec::text("qwen-plus"),
+        TEXT,
+    ),
+    req(
+        "tool-choice-required-several-tools",
+        Spec::text("qwen-plus"),
+        TEXT,
+    ),
+    streamed(req(
+        "tool-choice-required-thinking",
+        Spec::thinker("qwen3.6-plus"),
+        MM,
+    )),
+    // max_completion_tokens: native where the model takes it, else max_tokens + warning.
+    streamed(req(
+        "max-completion-tokens-native",
+        Spec::thinker("qwen3.6-plus"),
+        MM,
+    )),
+    streamed(req(
+        "max-completion-tokens-as-max-tokens",
+        Spec::thinker("qwen3.6-plus").thinking_old_cap(),
+        MM,
+    )),
+    // Tools without parallel_tool_calls: OpenAI's default (true) is sent.
+    req("parallel-tool-calls-default", Spec::text("qwen-plus"), TEXT),
+    // JSON mode on a model that thinks by default: thinking off + warning.
+    req(
+        "json-mode-thinking-model",
+        Spec::thinker("qwen3.6-plus"),
+        MM,
+    ),
+    // 120 images with `detail`: one aggregated warning; oss:// media flagged for the header.
+    req(
+        "detail-warnings-aggregated",
+        Spec::text("qwen3-vl-plus"),
+        MM,
+    ),
 ];
 
 #[test]
@@ -325,7 +396,11 @@ fn request_goldens() {
             && !bless()
         {
             let golden = parse(&read(case.name, "dashscope_request.json"), case.name);
-            if golden != parse(&fixture(name), name) {
+            let mut recorded = parse(&fixture(name), name);
+            if case.adds_parallel_tool_calls {
+                recorded["parameters"]["parallel_tool_calls"] = json!(true);
+            }
+            if golden != recorded {
                 failures.push(format!(
                     "{}/dashscope_request.json is no longer a copy of tests/fixtures/dashscope/{name}",
                     case.name
@@ -335,10 +410,11 @@ fn request_goldens() {
         let expected_notes: Vec<String> = read_opt(case.name, "notes.json")
             .map(|s| serde_json::from_str(&s).unwrap())
             .unwrap_or_default();
-        if t.notes.0 != expected_notes {
+        if t.notes.list() != expected_notes {
             failures.push(format!(
                 "{}: notes {:?}, expected {expected_notes:?}",
-                case.name, t.notes.0
+                case.name,
+                t.notes.list()
             ));
         }
         if t.endpoint != case.endpoint {
@@ -380,9 +456,9 @@ fn sampling_parameters_are_kept_clamped_or_left_absent() {
     let p = &wire(&t)["parameters"];
     assert_eq!(p["temperature"], json!(1.99));
     assert_eq!(p["top_p"], json!(1e-6));
-    assert_eq!(t.notes.0.len(), 2);
+    assert_eq!(t.notes.list().len(), 2);
     assert_eq!(
-        t.notes.header_value(),
+        t.notes.header_value().unwrap(),
         "temperature 2 clamped to 1.99 (DashScope range is [0, 2)); top_p 0 clamped to 0.000001 (DashScope range is (0, 1])"
     );
 }
@@ -428,7 +504,7 @@ fn unknown_field_policies() {
         json!(3),
         "native extras forward whatever the policy"
     );
-    assert_eq!(t.notes.0, vec!["unknown field x_future_param dropped"]);
+    assert_eq!(t.notes.list(), vec!["unknown field x_future_param dropped"]);
 
     spec.unknown = UnknownPolicy::Reject;
     let e = translate(&body, spec).unwrap_err();
@@ -511,13 +587,12 @@ fn reasoning_history_kept_when_the_request_asks_for_preserve_thinking() {
 #[test]
 fn translation_errors_are_400s_naming_the_param() {
     let user = json!({"role": "user", "content": "hi"});
-    let tool = json!({"type": "function", "function": {"name": "f", "parameters": {}}});
     let cases: Vec<(&str, Value, &str, &str)> = vec![
         (
-            "tool_choice required",
-            json!({"model": "m", "messages": [user], "tools": [tool], "tool_choice": "required"}),
+            "tool_choice required without tools",
+            json!({"model": "m", "messages": [user], "tool_choice": "required"}),
             "tool_choice",
-            "unsupported_parameter",
+            "invalid_value",
         ),
         (
             "file part",
@@ -604,6 +679,71 @@ fn translation_errors_are_400s_naming_the_param() {
 }
 
 #[test]
+fn tool_choice_required_is_refused_only_when_configured_to() {
+    let body = parse(
+        &read("tool-choice-required-one-tool", "openai_request.json"),
+        "request",
+    );
+    let mut spec = Spec::text("qwen-plus");
+    spec.required_tool_choice = RequiredToolChoice::Reject;
+    let e = translate(&body, spec).unwrap_err();
+    assert_eq!(e.param.as_deref(), Some("tool_choice"));
+    assert_eq!(e.code, "unsupported_parameter");
+    // The default emulates: the one tool by name, no warning.
+    let t = translate(&body, Spec::text("qwen-plus")).unwrap();
+    assert_eq!(
+        wire(&t)["parameters"]["tool_choice"],
+        json!({"type": "function", "function": {"name": "final_result"}})
+    );
+    assert!(t.notes.is_empty());
+    // A client that turns thinking off on a thinking model gets the forced tool.
+    let mut b = body.clone();
+    b["enable_thinking"] = json!(false);
+    let t = translate(&b, Spec::thinker("qwen3.6-plus")).unwrap();
+    assert_eq!(
+        wire(&t)["parameters"]["tool_choice"]["function"]["name"],
+        "final_result"
+    );
+}
+
+#[test]
+fn oss_media_is_flagged_for_the_resolve_header() {
+    let t = translate_str(
+        &read("detail-warnings-aggregated", "openai_request.json"),
+        Spec::text("qwen3-vl-plus"),
+    )
+    .unwrap();
+    assert!(t.oss_resources);
+    let h = t.notes.header_value().unwrap();
+    assert!(h.len() <= 1024, "{h}");
+    let t = translate_str(
+        &read("multimodal-mixed", "openai_request.json"),
+        Spec::text("qwen3-vl-plus"),
+    )
+    .unwrap();
+    assert!(!t.oss_resources);
+}
+
+#[test]
+fn max_completion_tokens_without_thinking_needs_no_warning() {
+    // A model that does not think by default: max_tokens caps everything it generates.
+    let body = json!({"model": "qwen-plus", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 50});
+    let t = translate(&body, Spec::text("qwen-plus")).unwrap();
+    assert_eq!(wire(&t)["parameters"]["max_tokens"], json!(50));
+    assert!(t.notes.is_empty());
+    // Thinking asked for explicitly: the warning.
+    let mut b = body.clone();
+    b["enable_thinking"] = json!(true);
+    let t = translate(&b, Spec::text("qwen-plus")).unwrap();
+    assert_eq!(
+        t.notes.list(),
+        vec![
+            "max_completion_tokens sent as max_tokens: this model does not cap its thinking, only the answer"
+        ]
+    );
+}
+
+#[test]
 fn tool_follow_up_keeps_ids_names_and_resends_tools() {
     let t = translate_str(
         &read("fixture-tool-result", "openai_request.json"),
@@ -647,44 +787,64 @@ fn text_only_parts_stay_on_the_text_endpoint() {
 
 struct RespCase {
     name: &'static str,
-    fixture: &'static str,
+    /// The recorded fixture this case copies; `None` for a hand-made DashScope-shaped body.
+    fixture: Option<&'static str>,
     model: &'static str,
 }
 
 const RESPONSE_CASES: &[RespCase] = &[
     RespCase {
         name: "resp-text-nonstream",
-        fixture: "text-nonstream.json",
+        fixture: Some("text-nonstream.json"),
         model: "qwen-plus",
     },
     RespCase {
         name: "resp-text-nonstream-resultformat-text",
-        fixture: "text-nonstream-resultformat-text.json",
+        fixture: Some("text-nonstream-resultformat-text.json"),
         model: "qwen-turbo",
     },
     RespCase {
         name: "resp-multimodal-nonstream",
-        fixture: "multimodal-nonstream.json",
+        fixture: Some("multimodal-nonstream.json"),
         model: "qwen3-vl-plus",
     },
     RespCase {
         name: "resp-tool-calls-nonstream",
-        fixture: "tool-calls-nonstream.json",
+        fixture: Some("tool-calls-nonstream.json"),
         model: "qwen-plus",
     },
     RespCase {
         name: "resp-tool-result-answer",
-        fixture: "tool-result-answer-nonstream.json",
+        fixture: Some("tool-result-answer-nonstream.json"),
         model: "qwen-plus",
     },
     RespCase {
         name: "resp-logprobs-nonstream",
-        fixture: "logprobs-nonstream.json",
+        fixture: Some("logprobs-nonstream.json"),
         model: "qwen-plus-2025-07-28",
     },
     RespCase {
         name: "resp-search-nonstream",
-        fixture: "search-nonstream.json",
+        fixture: Some("search-nonstream.json"),
+        model: "qwen-plus",
+    },
+    // Image output (qwen-image): `message.images`, not an empty 200.
+    RespCase {
+        name: "resp-image-output-nonstream",
+        fixture: None,
+        model: "qwen-image-max",
+    },
+    // `output.model_name` is the upstream's internal name: never forwarded (the client's
+    // alias is echoed).
+    RespCase {
+        name: "resp-model-name-hidden",
+        fixture: None,
+        model: "translator",
+    },
+    // Finish reasons OpenAI does not define become ones it does.
+    RespCase {
+        name: "resp-unknown-finish-reason",
+        fixture: None,
         model: "qwen-plus",
     },
 ];
@@ -704,10 +864,12 @@ fn response_goldens() {
     let mut failures = Vec::new();
     for case in RESPONSE_CASES {
         let raw = read(case.name, "dashscope_response.json");
-        if parse(&raw, case.name) != parse(&fixture(case.fixture), case.fixture) {
+        if let Some(f) = case.fixture
+            && parse(&raw, case.name) != parse(&fixture(f), f)
+        {
             failures.push(format!(
-                "{}/dashscope_response.json is no longer a copy of tests/fixtures/dashscope/{}",
-                case.name, case.fixture
+                "{}/dashscope_response.json is no longer a copy of tests/fixtures/dashscope/{f}",
+                case.name
             ));
         }
         let out = translate_response(&raw, case.model);
@@ -843,17 +1005,70 @@ const STREAM_CASES: &[StreamCase] = &[
         include_usage: true,
         complete: false,
     },
-    // `result_format: "text"` streams carry the cumulative `output.text` in every frame. The
-    // translator forwards each frame's text as that chunk's content without diffing, so the
-    // chunks repeat the text so far (the golden file pins this). The gateway owns
-    // `result_format` (always "message") and `incremental_output` (always true when
-    // streaming), so this shape only reaches the translator when a config override forces
-    // `result_format = "text"`.
+    // `result_format: "text"` streams carry the cumulative `output.text` in every frame; the
+    // translator detects that and forwards only each frame's new suffix.
     StreamCase {
         name: "stream-text-resultformat-text",
         fixture: Some("text-stream-resultformat-text.sse"),
         model: "qwen-turbo",
         include_usage: true,
+        complete: true,
+    },
+    // qwen-mt streams the whole text so far in every frame (and repeats it on the finish
+    // frame); `output.model_name` is not forwarded.
+    StreamCase {
+        name: "stream-cumulative-qwen-mt",
+        fixture: None,
+        model: "translator",
+        include_usage: true,
+        complete: true,
+    },
+    // A frame with only `tool_info` rides on an empty delta (never `choices: []`); the
+    // repeated `tool_info` is forwarded once.
+    StreamCase {
+        name: "stream-code-interpreter-tool-info",
+        fixture: None,
+        model: "qwen3-max",
+        include_usage: true,
+        complete: true,
+    },
+    // `search_info` re-sent with empty lists does not erase the results forwarded first.
+    StreamCase {
+        name: "stream-search-info-repeat",
+        fixture: None,
+        model: "qwen-plus",
+        include_usage: false,
+        complete: true,
+    },
+    StreamCase {
+        name: "stream-image-output",
+        fixture: None,
+        model: "qwen-image-max",
+        include_usage: false,
+        complete: true,
+    },
+    // Every speech piece is forwarded on `delta.audio`, also one equal to the previous.
+    StreamCase {
+        name: "stream-omni-audio",
+        fixture: None,
+        model: "qwen3-omni-flash",
+        include_usage: false,
+        complete: true,
+    },
+    // The first tool-call delta waits for the name, then carries the upstream's id, the
+    // name and the arguments held back.
+    StreamCase {
+        name: "stream-tool-call-name-late",
+        fixture: None,
+        model: "qwen-plus",
+        include_usage: false,
+        complete: true,
+    },
+    StreamCase {
+        name: "stream-unknown-finish-reason",
+        fixture: None,
+        model: "qwen-plus",
+        include_usage: false,
         complete: true,
     },
 ];
@@ -913,9 +1128,12 @@ fn check_framing(name: &str, chunks: &[Value], include_usage: bool, complete: bo
             let index = ch["index"].as_u64().unwrap();
             let delta = ch["delta"].as_object().unwrap();
             let finish = !ch["finish_reason"].is_null();
+            let carries_extension = c.as_object().unwrap().keys().any(|k| {
+                !["id", "object", "created", "model", "choices", "usage"].contains(&k.as_str())
+            });
             assert!(
-                !delta.is_empty() || finish,
-                "{name}: chunk {i} has an empty delta and no finish_reason"
+                !delta.is_empty() || finish || carries_extension,
+                "{name}: chunk {i} has an empty delta, no finish_reason and no extension"
             );
             if delta.contains_key("role") {
                 assert!(
@@ -1118,7 +1336,7 @@ fn a_stream_without_a_finish_frame_is_incomplete() {
 }
 
 #[test]
-fn resultformat_text_stream_is_forwarded_cumulatively() {
+fn cumulative_frames_forward_only_the_new_suffix() {
     let (chunks, fin) = run_stream(
         &fixture("text-stream-resultformat-text.sse"),
         "qwen-turbo",
@@ -1131,12 +1349,7 @@ fn resultformat_text_stream_is_forwarded_cumulatively() {
         .collect();
     assert_eq!(
         contents,
-        vec![
-            "I am",
-            "I am Qwen,",
-            "I am Qwen, built by",
-            "I am Qwen, built by Alibaba Cloud."
-        ]
+        vec!["I am", " Qwen,", " built by", " Alibaba Cloud."]
     );
 }
 
@@ -1223,7 +1436,7 @@ fn every_error_fixture_classifies() {
         want(
             "error-arrearage.json",
             Some(400),
-            (400, "invalid_request_error", "Arrearage"),
+            (400, "insufficient_quota", "insufficient_quota"),
         ),
         want(
             "error-in-stream.sse",
@@ -1410,6 +1623,10 @@ proptest! {
         let mut tr = StreamTranslator::new(meta, include_usage);
         let mut model = Model::default();
         let mut chunks = Vec::new();
+        let mut frames = frames;
+        for (k, f) in frames.iter_mut().enumerate() {
+            uniquify(f, k);
+        }
         for f in &frames {
             model.apply(f);
             let parsed: GenerationResponse = serde_json::from_str(&f.to_string()).unwrap();
@@ -1454,13 +1671,84 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// A cumulative stream (every frame the whole text so far, qwen-mt style) yields the
+    /// same deltas as the incremental one it stands for, answer and reasoning alike.
+    #[test]
+    fn cumulative_streams_yield_the_incremental_text(
+        pieces in prop::collection::vec("\\PC{1,4}", 1..10),
+        reasoning in prop::collection::vec("[a-z ]{1,4}", 0..4),
+    ) {
+        let meta = Meta { id: "chatcmpl-cum".into(), created: CREATED, model: "m".into() };
+        let mut tr = StreamTranslator::new(meta, false);
+        let mut text = String::new();
+        let mut think = String::new();
+        let mut out = String::new();
+        let mut out_think = String::new();
+        let frames = reasoning.iter().map(|r| (r.as_str(), "")).chain(pieces.iter().map(|p| ("", p.as_str())));
+        let n = reasoning.len() + pieces.len();
+        for (k, (r, p)) in frames.enumerate() {
+            think.push_str(r);
+            text.push_str(p);
+            let finish = if k + 1 == n { "stop" } else { "null" };
+            let f = json!({"output": {"choices": [{"finish_reason": finish, "message": {
+                "role": "assistant", "content": text, "reasoning_content": think}}]}});
+            if let Some(body) = tr.on_frame(serde_json::from_value(f).unwrap()) {
+                let c = parse(&tr.render(&body), "chunk");
+                out.push_str(c["choices"][0]["delta"]["content"].as_str().unwrap_or(""));
+                out_think.push_str(c["choices"][0]["delta"]["reasoning_content"].as_str().unwrap_or(""));
+            }
+        }
+        // The first piece alone cannot tell the modes apart; from the second on, any piece
+        // that extends the first is read as cumulative. Pieces that repeat the text so far
+        // exactly (a one-piece stream) are the same either way.
+        prop_assert_eq!(out, pieces.concat());
+        prop_assert_eq!(out_think, reasoning.concat());
+        prop_assert!(tr.finish().is_ok());
+    }
+}
+
+/// Make every non-empty piece of frame `k` unique ("…\u{1}" → "…\u{1}k\u{1}"), so no
+/// two pieces are equal and none extends another: the stream is unambiguously incremental.
+fn uniquify(frame: &mut Value, k: usize) {
+    fn mark(v: &mut Value, k: usize) {
+        if let Value::String(s) = v
+            && s.ends_with(END)
+        {
+            s.push_str(&format!("{k}{END}"));
+        }
+    }
+    let output = &mut frame["output"];
+    if output.get("text").is_some() {
+        mark(&mut output["text"], k);
+    }
+    let choices = output.get_mut("choices").and_then(Value::as_array_mut);
+    for c in choices.into_iter().flatten() {
+        let msg = &mut c["message"];
+        match &mut msg["content"] {
+            Value::Array(parts) => {
+                if let Some(last) = parts.last_mut() {
+                    mark(&mut last["text"], k);
+                }
+            }
+            other => mark(other, k),
+        }
+        if msg.get("reasoning_content").is_some() {
+            mark(&mut msg["reasoning_content"], k);
+        }
+    }
+}
+
 /// What the upstream said, choice by choice, up to each choice's finish frame.
 #[derive(Default)]
 struct Model {
     finished: BTreeMap<u64, bool>,
     content: BTreeMap<u64, String>,
-    /// Per choice: tool-call keys in first-seen order, with their arguments.
-    tools: BTreeMap<u64, Vec<(u64, String)>>,
+    /// Per choice: tool-call keys in first-seen order, with their arguments and whether a
+    /// name came (a call is announced once named, or when its choice finishes).
+    tools: BTreeMap<u64, Vec<(u64, String, bool)>>,
 }
 
 impl Model {
@@ -1497,9 +1785,15 @@ impl Model {
             {
                 let key = call["index"].as_u64().unwrap_or(k as u64);
                 let a = call["function"]["arguments"].as_str().unwrap_or("");
-                match calls.iter_mut().find(|(kk, _)| *kk == key) {
-                    Some((_, s)) => s.push_str(a),
-                    None => calls.push((key, a.to_owned())),
+                let named = call["function"]["name"]
+                    .as_str()
+                    .is_some_and(|n| !n.is_empty());
+                match calls.iter_mut().find(|(kk, _, _)| *kk == key) {
+                    Some((_, s, n)) => {
+                        s.push_str(a);
+                        *n |= named;
+                    }
+                    None => calls.push((key, a.to_owned(), named)),
                 }
             }
             if matches!(c["finish_reason"].as_str(), Some(f) if f != "null" && !f.is_empty()) {
@@ -1519,8 +1813,9 @@ impl Model {
     fn args(&self) -> BTreeMap<(u64, u64), String> {
         let mut out = BTreeMap::new();
         for (choice, calls) in &self.tools {
-            for (pos, (_, a)) in calls.iter().enumerate() {
-                if !a.is_empty() {
+            let finished = self.finished.get(choice).copied().unwrap_or(false);
+            for (pos, (_, a, named)) in calls.iter().enumerate() {
+                if !a.is_empty() && (*named || finished) {
                     out.insert((*choice, pos as u64), a.clone());
                 }
             }
@@ -1529,16 +1824,30 @@ impl Model {
     }
 }
 
-fn text_strategy() -> impl Strategy<Value = String> {
+/// Ends every non-empty piece, and appears nowhere else: no piece can extend another, so
+/// these streams are incremental (cumulative ones have their own property).
+const END: &str = "\u{1}";
+
+fn raw_text_strategy() -> impl Strategy<Value = String> {
     prop_oneof![Just(String::new()), "[a-z ]{1,4}", "\\PC{1,3}"]
+}
+
+fn text_strategy() -> impl Strategy<Value = String> {
+    raw_text_strategy().prop_map(|s| if s.is_empty() { s } else { s + END })
 }
 
 fn content_strategy() -> impl Strategy<Value = Value> {
     prop_oneof![
         Just(Value::Null),
         text_strategy().prop_map(Value::String),
-        prop::collection::vec(text_strategy(), 0..3)
-            .prop_map(|v| Value::Array(v.into_iter().map(|t| json!({"text": t})).collect())),
+        prop::collection::vec(raw_text_strategy(), 0..3).prop_map(|v| {
+            let any = v.iter().any(|t| !t.is_empty());
+            let mut parts: Vec<Value> = v.into_iter().map(|t| json!({"text": t})).collect();
+            if any {
+                parts.push(json!({"text": END}));
+            }
+            Value::Array(parts)
+        }),
     ]
 }
 
@@ -1656,4 +1965,197 @@ fn frame_strategy() -> impl Strategy<Value = Value> {
             }
             Value::Object(f)
         })
+}
+
+// ---- moderation, speech and images through the aggregator -------------------------------------
+
+/// The frames of a golden stream, parsed.
+fn golden_frames(case: &str) -> Vec<GenerationResponse> {
+    decode(&read(case, "dashscope_stream.sse"))
+        .iter()
+        .map(|f| serde_json::from_str(&f.data).unwrap())
+        .collect()
+}
+
+fn translator(model: &str, include_usage: bool) -> StreamTranslator {
+    let meta = Meta {
+        id: "chatcmpl-t".into(),
+        created: CREATED,
+        model: model.into(),
+    };
+    StreamTranslator::new(meta, include_usage)
+}
+
+#[test]
+fn output_moderation_mid_stream_finishes_the_choice_with_content_filter() {
+    let mut tr = translator("qwen-plus", true);
+    let frames = golden_frames("stream-unknown-finish-reason");
+    let first = frames.into_iter().next().unwrap();
+    assert!(tr.on_frame(first).is_some());
+    // Anything but moderation stays an error for the caller to report.
+    assert!(tr.on_error(Some("InternalError")).is_none());
+    assert!(tr.on_error(None).is_none());
+    let body = tr.on_error(Some("DataInspectionFailed")).unwrap();
+    let chunk = parse(&tr.render(&body), "chunk");
+    assert_eq!(
+        chunk["choices"],
+        json!([{"index": 0, "delta": {}, "finish_reason": "content_filter"}])
+    );
+    // The stream then ends normally, with the usage the upstream reported.
+    let usage = tr.finish().unwrap().unwrap();
+    assert_eq!(usage.usage.unwrap().completion_tokens, 2);
+
+    // Before anything was sent, moderation is an error (the client gets a 400).
+    let mut tr = translator("qwen-plus", false);
+    assert!(tr.on_error(Some("DataInspectionFailed")).is_none());
+}
+
+#[test]
+fn aggregated_speech_concatenates_every_piece_and_images_are_kept() {
+    use dashbridge::translate::aggregate::Aggregator;
+    let mut tr = translator("qwen3-omni-flash", false);
+    let mut acc = Aggregator::default();
+    for f in golden_frames("stream-omni-audio") {
+        if let Some(b) = tr.on_frame(f) {
+            acc.push(b);
+        }
+    }
+    let done = serde_json::to_value(acc.finish(tr.meta(), tr.final_usage())).unwrap();
+    let msg = &done["choices"][0]["message"];
+    assert_eq!(msg["content"], "Hi there.");
+    assert_eq!(
+        msg["audio"],
+        json!({"id": "audio_5b6c7d8e", "data": "UklGRgAAAAAAAAAAAAAAAAAA", "expires_at": 1790000000})
+    );
+
+    let mut tr = translator("qwen-image-max", false);
+    let mut acc = Aggregator::default();
+    for f in golden_frames("stream-image-output") {
+        if let Some(b) = tr.on_frame(f) {
+            acc.push(b);
+        }
+    }
+    let done = serde_json::to_value(acc.finish(tr.meta(), None)).unwrap();
+    let msg = &done["choices"][0]["message"];
+    assert_eq!(
+        msg["images"],
+        json!([{"type": "image_url", "image_url": {"url": "https://dashscope-result.example.com/1d/7f/20261129/a1b2c3/out.png?Expires=1790000000"}}])
+    );
+    assert_eq!(msg["image_hw"], json!([[1328, 1328]]));
+    assert_eq!(done["choices"][0]["finish_reason"], "stop");
+
+    // Aggregating a cumulative stream gives the text once.
+    let mut tr = translator("translator", false);
+    let mut acc = Aggregator::default();
+    for f in golden_frames("stream-cumulative-qwen-mt") {
+        if let Some(b) = tr.on_frame(f) {
+            acc.push(b);
+        }
+    }
+    let done = serde_json::to_value(acc.finish(tr.meta(), None)).unwrap();
+    assert_eq!(done["choices"][0]["message"]["content"], "I didn't see it.");
+    assert!(done.get("model_name").is_none());
+
+    // search_info survives its empty repeats in the aggregate too.
+    let mut tr = translator("qwen-plus", false);
+    let mut acc = Aggregator::default();
+    for f in golden_frames("stream-search-info-repeat") {
+        if let Some(b) = tr.on_frame(f) {
+            acc.push(b);
+        }
+    }
+    let done = serde_json::to_value(acc.finish(tr.meta(), None)).unwrap();
+    assert_eq!(done["search_info"]["search_results"][0]["index"], 1);
+}
+
+// ---- the shared captures this translator's fixes came from (skipped when absent) ---------------
+
+/// `shared/dashscope/captures` beside the checkout (or a worktree's parent), if present. The
+/// captures are third-party recordings: read at test time, never copied into the repository.
+fn captures_dir() -> Option<PathBuf> {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("shared/dashscope/captures"))
+        .find(|p| p.is_dir())
+}
+
+fn capture_stream(
+    dir: &std::path::Path,
+    id: &str,
+    model: &str,
+) -> (Vec<Value>, Map<String, Value>) {
+    use dashbridge::translate::aggregate::Aggregator;
+    let raw = std::fs::read_to_string(dir.join(id).join("upstream.sse")).unwrap();
+    let mut tr = translator(model, true);
+    let mut acc = Aggregator::default();
+    let mut chunks = Vec::new();
+    for f in decode(&raw).iter().filter(|f| f.event != "error") {
+        let frame: GenerationResponse = serde_json::from_str(&f.data).unwrap();
+        if let Some(b) = tr.on_frame(frame) {
+            chunks.push(parse(&tr.render(&b), id));
+            acc.push(b);
+        }
+    }
+    if let Ok(Some(b)) = tr.finish() {
+        chunks.push(parse(&tr.render(&b), id));
+    }
+    let done = serde_json::to_value(acc.finish(tr.meta(), None)).unwrap();
+    (chunks, done.as_object().unwrap().clone())
+}
+
+#[test]
+fn issue_9_captures_replay_when_present() {
+    let Some(dir) = captures_dir() else {
+        eprintln!("shared/dashscope/captures not found: skipped");
+        return;
+    };
+    // qwen-mt: cumulative frames, model_name in every frame.
+    let (chunks, done) = capture_stream(&dir, "docs-qwen-mt-plus-cumulative-stream", "translator");
+    assert_eq!(
+        concat(&chunks, "content"),
+        "I didn't laugh after watching this video."
+    );
+    assert_eq!(
+        done["choices"][0]["message"]["content"],
+        "I didn't laugh after watching this video."
+    );
+    assert!(chunks.iter().all(|c| !c.to_string().contains("model_name")));
+    // A cumulative multimodal stream.
+    let (chunks, _) = capture_stream(&dir, "erda-vl-cumulative-stream", "qwen-vl-plus");
+    assert_eq!(
+        concat(&chunks, "content"),
+        "Hello! How can I assist you today?"
+    );
+    // Code interpreter and search: only the usage chunk has no choices; search results stay.
+    for id in ["cnb-code-interpreter-stream", "cnb-search-prepend-stream"] {
+        let (chunks, done) = capture_stream(&dir, id, "m");
+        let (usage, rest) = chunks.split_last().unwrap();
+        assert!(usage["choices"].as_array().unwrap().is_empty(), "{id}");
+        for c in rest {
+            assert!(!c["choices"].as_array().unwrap().is_empty(), "{id}: {c}");
+        }
+        if id == "cnb-search-prepend-stream" {
+            let results = done["search_info"]["search_results"].as_array().unwrap();
+            assert!(!results.is_empty(), "{id}");
+        }
+    }
+    // Non-stream: an alias hides model_name; image output is delivered.
+    let read_json = |id: &str| std::fs::read_to_string(dir.join(id).join("upstream.json")).unwrap();
+    let out = translate_response(&read_json("cnb-nonstream-qwen-mt-alias"), "translator");
+    assert!(!out.to_string().contains("model_name"));
+    assert_eq!(out["model"], "translator");
+    let out = translate_response(
+        &read_json("cnb-nonstream-qwen-image-on-mm-path"),
+        "qwen-image-max",
+    );
+    let url = out["choices"][0]["message"]["images"][0]["image_url"]["url"]
+        .as_str()
+        .unwrap();
+    assert!(url.starts_with("https://"), "{out}");
+    // An overdue account.
+    let m = classify(
+        Some(400),
+        &ErrorBody::parse(read_json("maxkb-arrearage-400").as_bytes()),
+    );
+    assert_eq!(m.code, "insufficient_quota");
 }

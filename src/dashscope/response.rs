@@ -4,10 +4,11 @@
 //! string `"null"` mid-stream), content is a string (text path) or `[{"text"}]` parts
 //! (multimodal path). Output keys we do not map (`search_info`, `tool_info`, `audio`, …) and
 //! usage keys without an OpenAI twin are kept in `extra` and forwarded as extensions.
-//! Ignored on purpose: `status_code`, `output.model_name` (the client's model name is echoed).
+//! Never forwarded: `status_code`, and the upstream-internal [`INTERNAL_OUTPUT_KEYS`] (the
+//! client's model name is echoed, so an alias's target never leaks).
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::lenient::lenient_struct;
 
@@ -21,6 +22,9 @@ lenient_struct! {
         message: String,
     }
 }
+
+/// `output` keys that name or describe the upstream's own deployment, not the answer.
+pub const INTERNAL_OUTPUT_KEYS: &[&str] = &["model_name", "model"];
 
 lenient_struct! {
     pub struct Output {
@@ -56,23 +60,51 @@ pub struct ChoiceMessage {
 /// Assistant content: a string, or multimodal `[{"text": …}, {"image_hw": …}]` parts.
 pub type Content = crate::lenient::TextOrParts<ContentPart>;
 
-#[derive(Debug, Default, Deserialize)]
-pub struct ContentPart {
-    #[serde(default)]
-    pub text: Option<String>,
+lenient_struct! {
+    /// `{"text"}`, `{"image": url}` (image output), or another modality's part
+    /// (`image_hw`, `audio`, …) kept in `extra`.
+    pub struct ContentPart {
+        text: String,
+        image: String,
+    }
+}
+
+/// Everything an assistant content carries, split by kind.
+#[derive(Debug, Default, PartialEq)]
+pub struct Pieces {
+    /// Text parts joined (or the string content).
+    pub text: String,
+    /// `{"image": url}` parts: generated images.
+    pub images: Vec<String>,
+    /// Other parts' keys (`image_hw`, `audio`, …); a key seen twice keeps the last value.
+    pub other: Map<String, Value>,
 }
 
 impl Content {
     /// The text of the content, multimodal parts joined; empty when there is none.
     pub fn into_text(self) -> String {
+        self.into_pieces().text
+    }
+
+    /// Text, images and other parts: nothing the model produced is dropped.
+    pub fn into_pieces(self) -> Pieces {
         match self {
-            Content::Text(s) => s,
+            Content::Text(text) => Pieces {
+                text,
+                ..Pieces::default()
+            },
             Content::Parts(parts) => {
-                let mut out = String::new();
+                let mut out = Pieces::default();
                 for p in parts {
                     if let Some(t) = p.text {
-                        out.push_str(&t);
+                        out.text.push_str(&t);
                     }
+                    if let Some(url) = p.image.filter(|u| !u.is_empty()) {
+                        out.images.push(url);
+                    }
+                    // `type` only labels a part (`{"type":"text",…}`): not content.
+                    out.other
+                        .extend(p.extra.into_iter().filter(|(k, _)| k != "type"));
                 }
                 out
             }

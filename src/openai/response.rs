@@ -37,6 +37,37 @@ pub struct AssistantMessage {
     pub reasoning_content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCall>>,
+    /// Generated images (qwen-image, …), in the shape OpenRouter clients read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<ImageOutput>>,
+    /// Generated speech (Qwen-Omni): `{id, data, transcript, expires_at}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio: Option<Map<String, Value>>,
+    /// Native content parts with no OpenAI twin (`image_hw`, …), keyed by their part key.
+    #[serde(flatten)]
+    pub extensions: Map<String, Value>,
+}
+
+/// `{"type":"image_url","image_url":{"url":…}}`: one generated image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImageOutput {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub image_url: ImageUrl,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImageUrl {
+    pub url: String,
+}
+
+impl ImageOutput {
+    pub fn new(url: String) -> Self {
+        ImageOutput {
+            kind: "image_url",
+            image_url: ImageUrl { url },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -118,6 +149,13 @@ pub struct Delta {
     pub reasoning_content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallDelta>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<ImageOutput>>,
+    /// One piece of generated speech: `data` is this piece only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio: Option<Map<String, Value>>,
+    #[serde(flatten)]
+    pub extensions: Map<String, Value>,
 }
 
 #[derive(Debug, Serialize)]

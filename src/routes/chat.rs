@@ -26,8 +26,8 @@ use crate::state::AppState;
 use crate::translate::aggregate::Aggregator;
 use crate::translate::request::{self as treq, Ctx, Translated};
 use crate::translate::response::{self as tresp, Meta};
-use crate::translate::stream::StreamTranslator;
-use crate::upstream::{self, Frames, Opened, Target};
+use crate::translate::stream::{ChunkBody, StreamTranslator};
+use crate::upstream::{self, Failure, Frames, Kind, Opened, Target};
 
 /// Client headers that are safe to forward upstream; nothing else from the client is.
 const PASSTHROUGH: &[&str] = &["x-dashscope-datainspection"];
@@ -48,11 +48,11 @@ pub async fn chat_completions(
     );
     observed.model(&route.model);
     route.check_key(auth.as_ref())?;
-    let translated = treq::to_dashscope(req, &ctx(&route, &state))?;
-    for note in &translated.notes.0 {
-        tracing::warn!(model = %route.model, note = %note, "request adjusted");
+    let mut translated = treq::to_dashscope(req, &ctx(&route, &state))?;
+    if let Some(line) = translated.notes.log_line() {
+        tracing::warn!(model = %route.model, warnings = %line, "request adjusted");
     }
-    let passthrough = passthrough(&headers);
+    let passthrough = passthrough(&headers, translated.oss_resources);
     let stream = route.stream_upstream(translated.stream, must_stream(&translated));
     let target = Target::Generation(translated.endpoint);
     let plan = route.plan(&state, target, stream, auth.as_ref(), &passthrough);
@@ -65,7 +65,9 @@ pub async fn chat_completions(
     route.learn(&state.cfg, &state.learned, &plan, &sent);
 
     let (first_id, header_id) = match &opened {
-        Opened::Json { answer, request_id }
+        Opened::Json {
+            answer, request_id, ..
+        }
         | Opened::Stream {
             first: answer,
             request_id,
@@ -76,7 +78,15 @@ pub async fn chat_completions(
     observed.request_id(request_id.as_deref());
     let meta = meta(&route, request_id.as_deref(), &headers);
     let mut resp = match opened {
-        Opened::Json { answer, .. } => completion(tresp::to_openai(answer, &meta), &state),
+        Opened::Json {
+            answer, partial, ..
+        } => {
+            let mut c = tresp::to_openai(answer, &meta);
+            if partial {
+                tresp::mark_partial(&mut c, &mut translated.notes);
+            }
+            completion(c, &state)
+        }
         Opened::Stream { first, frames, .. } => {
             let translator = StreamTranslator::new(meta, translated.include_usage);
             if translated.stream {
@@ -94,9 +104,10 @@ pub async fn chat_completions(
             }
         }
     };
-    if let Some(w) = (!translated.notes.is_empty())
-        .then(|| HeaderValue::from_str(&translated.notes.header_value()).ok())
-        .flatten()
+    if let Some(w) = translated
+        .notes
+        .header_value()
+        .and_then(|w| HeaderValue::from_str(&w).ok())
     {
         resp.headers_mut().insert("x-dashbridge-warning", w);
     }
@@ -124,14 +135,26 @@ pub(super) fn ctx<'a>(route: &'a Route<'_>, state: &'a AppState) -> Ctx<'a> {
         budgets: &state.cfg.budgets,
         unknown: state.cfg.unknown_fields,
         unsupported: state.cfg.unsupported_fields,
+        native_max_completion_tokens: state.cfg.takes_max_completion_tokens(&route.target),
+        thinks_by_default: state.cfg.thinks_by_default(&route.target),
+        required_tool_choice: state.cfg.required_tool_choice,
     }
 }
 
-pub(super) fn passthrough(headers: &HeaderMap) -> Vec<(&'static str, HeaderValue)> {
-    PASSTHROUGH
+/// Client headers to forward, plus `X-DashScope-OssResourceResolve: enable` when the request
+/// has `oss://` media (DashScope resolves it only when asked).
+pub(super) fn passthrough(headers: &HeaderMap, oss: bool) -> Vec<(&'static str, HeaderValue)> {
+    let mut out: Vec<_> = PASSTHROUGH
         .iter()
         .filter_map(|name| headers.get(*name).map(|v| (*name, v.clone())))
-        .collect()
+        .collect();
+    if oss {
+        out.push((
+            "x-dashscope-ossresourceresolve",
+            HeaderValue::from_static("enable"),
+        ));
+    }
+    out
 }
 
 /// The response envelope: id from DashScope's request id (else the gateway's own, set by the
@@ -216,7 +239,18 @@ async fn aggregate(
     while !translator.is_finished()
         && let Some(frame) = frames.next().await
     {
-        if let Some(body) = translator.on_frame(frame?) {
+        let frame = match frame {
+            Ok(f) => f,
+            Err(f) => match moderated(&mut translator, &f) {
+                // Output moderation after the answer started: a content_filter stop.
+                Some(body) => {
+                    acc.push(body);
+                    break;
+                }
+                None => return Err(f.into()),
+            },
+        };
+        if let Some(body) = translator.on_frame(frame) {
             acc.push(body);
         }
     }
@@ -224,6 +258,15 @@ async fn aggregate(
     translator.finish().map_err(|_| ended_early())?;
     let usage = translator.final_usage();
     Ok(acc.finish(translator.meta(), usage))
+}
+
+/// An in-stream `DataInspectionFailed` after the answer started: the chunk that ends the
+/// started choices with `content_filter` ([`StreamTranslator::on_error`]).
+fn moderated(translator: &mut StreamTranslator, f: &Failure) -> Option<ChunkBody> {
+    match &f.kind {
+        Kind::InBand(body) | Kind::Status { body, .. } => translator.on_error(body.code.as_deref()),
+        _ => None,
+    }
 }
 
 /// Upstream frames → rendered chat chunks, then the usage chunk (if asked) and `[DONE]` as
@@ -280,6 +323,13 @@ impl Chunks {
                     }
                 }
                 Some(Err(f)) => {
+                    if let Some(body) = moderated(&mut self.translator, &f) {
+                        self.queue
+                            .push_back(Rendered::data(self.translator.render(&body)));
+                        self.first = None;
+                        self.frames = Box::pin(futures_util::stream::empty());
+                        continue;
+                    }
                     self.done = true;
                     return Some(Err(f.into()));
                 }

@@ -27,6 +27,7 @@ use crate::routing;
 use crate::shutdown::Drain;
 use crate::state::AppState;
 use crate::translate::request as treq;
+use crate::translate::response as tresp;
 use crate::translate::responses::request::{Opts, to_chat};
 use crate::translate::responses::responses_error;
 use crate::translate::responses::stream::{ResponseStream, Settings, render};
@@ -51,11 +52,11 @@ pub async fn create(
     let mut translated =
         treq::to_dashscope(std::mem::take(&mut converted.chat), &ctx(&route, &state))?;
     let mut notes = std::mem::take(&mut converted.notes);
-    notes.0.extend(std::mem::take(&mut translated.notes.0));
-    for note in &notes.0 {
-        tracing::warn!(model = %route.model, note = %note, "request adjusted");
+    notes.extend(std::mem::take(&mut translated.notes));
+    if let Some(line) = notes.log_line() {
+        tracing::warn!(model = %route.model, warnings = %line, "request adjusted");
     }
-    let passthrough = passthrough(&headers);
+    let passthrough = passthrough(&headers, translated.oss_resources);
     let stream = route.stream_upstream(converted.stream, must_stream(&translated));
     let target = Target::Generation(translated.endpoint);
     let plan = route.plan(&state, target, stream, auth.as_ref(), &passthrough);
@@ -69,7 +70,9 @@ pub async fn create(
     route.learn(&state.cfg, &state.learned, &plan, &sent);
 
     let (first_id, header_id) = match &opened {
-        Opened::Json { answer, request_id }
+        Opened::Json {
+            answer, request_id, ..
+        }
         | Opened::Stream {
             first: answer,
             request_id,
@@ -90,10 +93,17 @@ pub async fn create(
         },
     );
     let mut resp = match opened {
-        Opened::Json { answer, .. } => object(
-            assemble(machine, answer, Box::pin(futures_util::stream::empty())).await?,
-            &state,
-        ),
+        Opened::Json {
+            mut answer,
+            partial,
+            ..
+        } => {
+            if partial {
+                tresp::mark_partial_native(&mut answer, &mut notes);
+            }
+            let empty = Box::pin(futures_util::stream::empty());
+            object(assemble(machine, answer, empty).await?, &state)
+        }
         Opened::Stream { first, frames, .. } if converted.stream => {
             let driver = Driver {
                 drain: state.drain.clone(),
@@ -109,9 +119,9 @@ pub async fn create(
             object(assemble(machine, first, frames).await?, &state)
         }
     };
-    if let Some(w) = (!notes.is_empty())
-        .then(|| HeaderValue::from_str(&notes.header_value()).ok())
-        .flatten()
+    if let Some(w) = notes
+        .header_value()
+        .and_then(|w| HeaderValue::from_str(&w).ok())
     {
         resp.headers_mut().insert("x-dashbridge-warning", w);
     }

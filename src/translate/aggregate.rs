@@ -17,6 +17,29 @@ struct ChoiceAcc {
     tools: Vec<openai::ToolCall>,
     finish_reason: Option<String>,
     logprobs: Option<Vec<Value>>,
+    images: Vec<openai::ImageOutput>,
+    /// Speech: every piece's `data` (and `transcript`) concatenated, other keys first seen.
+    audio: Option<Map<String, Value>>,
+    extensions: Map<String, Value>,
+}
+
+/// Append one streamed audio piece to the aggregate: `data` and `transcript` concatenate.
+fn push_audio(acc: &mut Option<Map<String, Value>>, piece: Map<String, Value>) {
+    let Some(total) = acc else {
+        *acc = Some(piece);
+        return;
+    };
+    for (k, v) in piece {
+        match (k.as_str(), total.get_mut(&k), v) {
+            ("data" | "transcript", Some(Value::String(have)), Value::String(more)) => {
+                have.push_str(&more);
+            }
+            (_, Some(_), _) => {}
+            (_, None, v) => {
+                total.insert(k, v);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -69,6 +92,15 @@ impl Aggregator {
             {
                 acc.logprobs.get_or_insert_with(Vec::new).extend(entries);
             }
+            for img in c.delta.images.into_iter().flatten() {
+                if !acc.images.contains(&img) {
+                    acc.images.push(img);
+                }
+            }
+            if let Some(a) = c.delta.audio {
+                push_audio(&mut acc.audio, a);
+            }
+            acc.extensions.extend(c.delta.extensions);
             if c.finish_reason.is_some() {
                 acc.finish_reason = c.finish_reason;
             }
@@ -90,6 +122,9 @@ impl Aggregator {
                         content,
                         reasoning_content: (!acc.reasoning.is_empty()).then_some(acc.reasoning),
                         tool_calls,
+                        images: (!acc.images.is_empty()).then_some(acc.images),
+                        audio: acc.audio,
+                        extensions: acc.extensions,
                     },
                     finish_reason: acc.finish_reason,
                     logprobs: acc

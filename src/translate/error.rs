@@ -2,8 +2,9 @@
 //!
 //! DashScope codes decide first (a 200 body or an in-stream `event:error` carries no useful
 //! status), the HTTP status second. `code` is OpenAI's conventional code where one exists
-//! (`invalid_api_key`, `model_not_found`, `rate_limit_exceeded`, `context_length_exceeded`,
-//! `content_filter`), else DashScope's own; the message keeps DashScope's words.
+//! (`invalid_api_key`, `model_not_found`, `rate_limit_exceeded`, `insufficient_quota`,
+//! `context_length_exceeded`, `content_filter`), else DashScope's own; the message keeps
+//! DashScope's words.
 
 use crate::dashscope::ErrorBody;
 
@@ -45,7 +46,16 @@ pub fn classify(status: Option<u16>, body: &ErrorBody) -> Mapped {
         || lower.contains("model can not be found")
         || (lower.contains("model") && lower.contains("does not exist"));
 
-    let (status, kind, openai_code) = if model_missing {
+    // The account cannot pay (overdue, free tier exhausted): OpenAI's `insufficient_quota`,
+    // with DashScope's status kept (Arrearage is a 400) and never retried.
+    let free_quota_gone = lower.contains("free allocated quota exceeded");
+    let no_quota = code == "Arrearage"
+        || code.starts_with("AllocationQuota.FreeTierOnly")
+        || code == "insufficient_quota"
+        || free_quota_gone;
+    let (status, kind, openai_code) = if no_quota {
+        (status, "insufficient_quota", Some("insufficient_quota"))
+    } else if model_missing {
         (404, "invalid_request_error", Some("model_not_found"))
     } else if code == "InvalidApiKey" {
         (401, "invalid_request_error", Some("invalid_api_key"))
@@ -80,8 +90,7 @@ pub fn classify(status: Option<u16>, body: &ErrorBody) -> Mapped {
             s => (s, "invalid_request_error", None),
         }
     };
-    let free_quota_gone = lower.contains("free allocated quota exceeded");
-    let retryable = (status == 429 && !free_quota_gone) || status >= 500;
+    let retryable = (status == 429 && !no_quota) || status >= 500;
 
     let mut message = if raw_message.is_empty() {
         format!("DashScope returned HTTP {status}")
@@ -131,5 +140,62 @@ fn status_for_code(code: &str) -> u16 {
         "SystemError" | "ModelServiceFailed" => 500,
         "ModelServingError" | "ModelUnavailable" | "ServiceUnavailable" => 503,
         _ => 400,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(code: &str, message: &str) -> ErrorBody {
+        ErrorBody {
+            code: Some(code.into()),
+            message: Some(message.into()),
+            request_id: Some("r-1".into()),
+            ..ErrorBody::default()
+        }
+    }
+
+    #[test]
+    fn arrearage_and_exhausted_quotas_are_insufficient_quota() {
+        let m = classify(
+            Some(400),
+            &body(
+                "Arrearage",
+                "Access denied, please make sure your account is in good standing.",
+            ),
+        );
+        assert_eq!(
+            (m.status, m.kind, m.code.as_str(), m.retryable),
+            (400, "insufficient_quota", "insufficient_quota", false)
+        );
+        let m = classify(
+            Some(429),
+            &body(
+                "Throttling.AllocationQuota",
+                "Free allocated quota exceeded.",
+            ),
+        );
+        assert_eq!(
+            (m.status, m.code.as_str(), m.retryable),
+            (429, "insufficient_quota", false)
+        );
+        let m = classify(
+            Some(403),
+            &body("AllocationQuota.FreeTierOnly", "free tier"),
+        );
+        assert_eq!((m.status, m.code.as_str()), (403, "insufficient_quota"));
+        // A rate quota is a rate limit, retried.
+        let m = classify(
+            Some(429),
+            &body(
+                "Throttling.AllocationQuota",
+                "Allocated quota exceeded, please increase your quota limit.",
+            ),
+        );
+        assert_eq!(
+            (m.code.as_str(), m.retryable),
+            ("rate_limit_exceeded", true)
+        );
     }
 }

@@ -7,12 +7,12 @@
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::{Notes, TranslateError};
+use super::{TranslateError, Warnings};
 use crate::dashscope::Endpoint;
 use crate::dashscope::request as ds;
 use crate::openai;
 
-pub use crate::policy::{EffortBudgets, UnknownPolicy, UnsupportedPolicy};
+pub use crate::policy::{EffortBudgets, RequiredToolChoice, UnknownPolicy, UnsupportedPolicy};
 
 /// Per-request settings resolved from config before translation.
 #[derive(Debug, Clone)]
@@ -31,6 +31,11 @@ pub struct Ctx<'a> {
     pub budgets: &'a EffortBudgets,
     pub unknown: UnknownPolicy,
     pub unsupported: UnsupportedPolicy,
+    /// The model takes `max_completion_tokens` (caps thinking + answer) natively.
+    pub native_max_completion_tokens: bool,
+    /// The model thinks unless told `enable_thinking: false` (qwen3.5+ plus/flash, …).
+    pub thinks_by_default: bool,
+    pub required_tool_choice: RequiredToolChoice,
 }
 
 /// The translated request plus what the rest of the pipeline needs to know about it.
@@ -42,7 +47,9 @@ pub struct Translated {
     pub include_usage: bool,
     /// `enable_thinking` is explicitly true in the parameters sent upstream.
     pub thinking: bool,
-    pub notes: Notes,
+    /// Some media is an `oss://` URL: send `X-DashScope-OssResourceResolve: enable`.
+    pub oss_resources: bool,
+    pub notes: Warnings,
 }
 
 /// DashScope parameters a client may send as extra top-level fields (the SDKs' `extra_body`).
@@ -130,7 +137,7 @@ pub fn to_dashscope(
     } else {
         ctx.endpoint
     };
-    let mut notes = Notes::default();
+    let mut notes = Warnings::default();
     let openai::ChatCompletionRequest {
         model: _,
         messages,
@@ -183,8 +190,24 @@ pub fn to_dashscope(
         }
         p.insert("top_p".into(), json!(clamped));
     }
-    if let Some(m) = max_completion_tokens.or(max_tokens) {
-        p.insert("max_tokens".into(), json!(m));
+    // max_completion_tokens caps thinking + answer natively on newer models; elsewhere only
+    // max_tokens exists, and it caps the answer alone (a warning below, if thinking is on).
+    let mut completion_cap_as_max_tokens = false;
+    match (max_completion_tokens, max_tokens) {
+        (Some(m), other) if ctx.native_max_completion_tokens => {
+            p.insert("max_completion_tokens".into(), json!(m));
+            if let Some(t) = other {
+                p.insert("max_tokens".into(), json!(t));
+            }
+        }
+        (Some(m), _) => {
+            completion_cap_as_max_tokens = true;
+            p.insert("max_tokens".into(), json!(m));
+        }
+        (None, Some(t)) => {
+            p.insert("max_tokens".into(), json!(t));
+        }
+        (None, None) => {}
     }
     match stop {
         Some(openai::Stop::One(s)) => {
@@ -218,13 +241,14 @@ pub fn to_dashscope(
     }
 
     // Tools: `tools` as sent; legacy `functions` wrapped into tools.
+    let client_sent_tools = tools.is_some();
     let tools = match (tools, functions) {
         (Some(t), _) => Some(t),
         (None, Some(fs)) => Some(legacy_functions_to_tools(fs)?),
         (None, None) => None,
     };
     let choice = match (tool_choice, function_call) {
-        (Some(c), _) => Some(map_tool_choice(c, "tool_choice")?),
+        (Some(c), _) => Some(map_tool_choice(c, "tool_choice", ctx.required_tool_choice)?),
         (None, Some(fc)) => Some(map_legacy_function_call(fc)?),
         (None, None) => None,
     };
@@ -302,10 +326,30 @@ pub fn to_dashscope(
         }
     }
 
+    // OpenAI's default is parallel tool calls, DashScope's is not: say it explicitly.
+    if client_sent_tools && !p.contains_key("parallel_tool_calls") {
+        p.insert("parallel_tool_calls".into(), json!(true));
+    }
+    json_mode_without_thinking(&mut p, ctx, &mut notes);
+    let thinking_on = match p.get("enable_thinking").and_then(Value::as_bool) {
+        Some(on) => on,
+        None => ctx.thinks_by_default,
+    };
+    if p.get("tool_choice").and_then(Value::as_str) == Some("required") {
+        let choice = emulate_required(tools.as_deref(), thinking_on, &mut notes)?;
+        p.insert("tool_choice".into(), choice);
+    }
+    if completion_cap_as_max_tokens && thinking_on {
+        notes.push(
+            "max_completion_tokens sent as max_tokens: this model does not cap its thinking, only the answer",
+        );
+    }
+
     let preserve =
         ctx.preserve_thinking || p.get("preserve_thinking").and_then(Value::as_bool) == Some(true);
     let messages = translate_messages(messages.unwrap_or_default(), preserve, &mut notes)?;
     let thinking = p.get("enable_thinking").and_then(Value::as_bool) == Some(true);
+    let oss_resources = messages.iter().any(has_oss_media);
 
     let mut body = ds::GenerationRequest {
         model: ctx.upstream_model.to_owned(),
@@ -319,7 +363,81 @@ pub fn to_dashscope(
         stream,
         include_usage,
         thinking,
+        oss_resources,
         notes,
+    })
+}
+
+/// DashScope refuses JSON mode while thinking: on a model that thinks by default, a JSON
+/// `response_format` turns thinking off (unless the request or config set it), with a warning.
+fn json_mode_without_thinking(p: &mut Map<String, Value>, ctx: &Ctx<'_>, notes: &mut Warnings) {
+    let json_mode = matches!(
+        p.get("response_format")
+            .and_then(|f| f.get("type"))
+            .and_then(Value::as_str),
+        Some("json_object" | "json_schema")
+    );
+    if json_mode && ctx.thinks_by_default && !p.contains_key("enable_thinking") {
+        p.insert("enable_thinking".into(), json!(false));
+        notes.push(
+            "enable_thinking set to false: DashScope does not take a JSON response_format while thinking",
+        );
+    }
+}
+
+/// `tool_choice: "required"` as DashScope can say it: the one tool by name, or `auto` (with
+/// a warning) when there are several tools or the model thinks (a forced tool is refused then).
+/// Public so every route that takes OpenAI tools (chat, Responses) applies the same rule.
+pub fn emulate_required(
+    tools: Option<&[Box<RawValue>]>,
+    thinking: bool,
+    notes: &mut Warnings,
+) -> Result<Value, TranslateError> {
+    let tools = tools.unwrap_or_default();
+    if tools.is_empty() {
+        return Err(TranslateError::invalid(
+            "tool_choice",
+            "tool_choice 'required' needs at least one tool in 'tools'",
+        ));
+    }
+    let why = if thinking {
+        "DashScope cannot force a tool call while the model thinks"
+    } else if tools.len() > 1 {
+        "DashScope cannot require a call among several tools"
+    } else {
+        let name = serde_json::from_str::<Value>(tools[0].get())
+            .ok()
+            .and_then(|t| {
+                t.pointer("/function/name")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
+        match name {
+            Some(name) => return Ok(json!({"type": "function", "function": {"name": name}})),
+            None => "the tool has no function name",
+        }
+    };
+    notes.push(format!(
+        "tool_choice 'required' sent as 'auto' ({why}); the model may answer without a tool call"
+    ));
+    Ok(json!("auto"))
+}
+
+/// Does a native message carry an `oss://` image, audio or video (or video frame)?
+fn has_oss_media(m: &ds::Message) -> bool {
+    let Some(ds::Content::Parts(parts)) = &m.content else {
+        return false;
+    };
+    let is_oss = |v: &Value| {
+        v.as_str()
+            .is_some_and(|u| u.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("oss://")))
+    };
+    parts.iter().any(|p| {
+        ["image", "audio", "video"].iter().any(|k| match p.get(*k) {
+            Some(Value::Array(frames)) => frames.iter().any(is_oss),
+            Some(v) => is_oss(v),
+            None => false,
+        })
     })
 }
 
@@ -399,7 +517,7 @@ pub fn shape_for_endpoint(body: &mut ds::GenerationRequest, endpoint: Endpoint) 
 fn translate_messages(
     messages: Vec<openai::Message>,
     preserve_thinking: bool,
-    notes: &mut Notes,
+    notes: &mut Warnings,
 ) -> Result<Vec<ds::Message>, TranslateError> {
     let mut out = Vec::with_capacity(messages.len());
     let mut dropped_reasoning = false;
@@ -557,7 +675,7 @@ fn translate_tool_call(
 fn translate_part(
     part: openai::Part,
     param: &str,
-    notes: &mut Notes,
+    notes: &mut Warnings,
 ) -> Result<Map<String, Value>, TranslateError> {
     let openai::Part {
         kind,
@@ -583,9 +701,11 @@ fn translate_part(
                 url.ok_or_else(|| TranslateError::missing(&format!("{param}.image_url.url")))?;
             check_media_url(&url, &format!("{param}.image_url.url"))?;
             if detail.is_some() {
-                notes.push(format!(
-                    "{param}.image_url.detail ignored (no native equivalent)"
-                ));
+                notes.push_each(
+                    "image_url.detail ignored (no native equivalent)",
+                    "parts",
+                    format!("{param}.image_url.detail ignored (no native equivalent)"),
+                );
             }
             out.insert("image".into(), Value::String(url));
             out.extend(siblings);
@@ -672,12 +792,20 @@ fn check_media_url(url: &str, param: &str) -> Result<(), TranslateError> {
     }
 }
 
-fn map_tool_choice(choice: Value, param: &str) -> Result<Value, TranslateError> {
+fn map_tool_choice(
+    choice: Value,
+    param: &str,
+    required: RequiredToolChoice,
+) -> Result<Value, TranslateError> {
     match &choice {
         Value::String(s) if s == "auto" || s == "none" => Ok(choice),
+        // Emulated once the tools and the thinking mode are known.
+        Value::String(s) if s == "required" && required == RequiredToolChoice::Emulate => {
+            Ok(choice)
+        }
         Value::String(s) if s == "required" => Err(TranslateError::unsupported(
             param,
-            "tool_choice 'required' is not supported by DashScope (it accepts 'auto', 'none' or a specific function)",
+            "tool_choice 'required' is not supported by DashScope (it accepts 'auto', 'none' or a specific function); this gateway is configured to refuse it rather than emulate it",
         )),
         Value::String(s) => Err(TranslateError::invalid(
             param,
@@ -697,7 +825,7 @@ fn map_legacy_function_call(fc: Value) -> Result<Value, TranslateError> {
             Some(name) => Ok(json!({"type": "function", "function": {"name": name}})),
             None => Err(TranslateError::missing("function_call.name")),
         },
-        other => map_tool_choice(other, "function_call"),
+        other => map_tool_choice(other, "function_call", RequiredToolChoice::Reject),
     }
 }
 

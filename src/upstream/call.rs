@@ -65,6 +65,8 @@ pub enum Opened<T> {
     Json {
         answer: T,
         request_id: Option<String>,
+        /// `x-dashscope-partialresponse: true`: cut at DashScope's non-stream time limit.
+        partial: bool,
     },
     /// A stream: its first frame (not an error) and the rest. `request_id` is the header's.
     Stream {
@@ -279,6 +281,10 @@ async fn first_answer<T: Answer>(
     if !ct.contains("json") {
         return Err(Failure::protocol(format!("unexpected content type '{ct}'")));
     }
+    let partial = resp
+        .headers()
+        .get("x-dashscope-partialresponse")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
     let raw = super::read_body(resp).await?;
     let answer = parse_payload::<T>(&raw)?;
     if let Some(why) = answer.missing() {
@@ -291,7 +297,11 @@ async fn first_answer<T: Answer>(
             request_id,
         }
     } else {
-        Opened::Json { answer, request_id }
+        Opened::Json {
+            answer,
+            request_id,
+            partial,
+        }
     })
 }
 

@@ -71,6 +71,7 @@ pub const SCENARIOS: &[&str] = &[
     "midstream-error",
     "drop",
     "echo",
+    "forced-tool",
     "n2",
     "slow",
 ];
@@ -1253,6 +1254,7 @@ async fn auto(shared: &Arc<Shared>, ep: Endpoint, streaming: bool, body: &Value)
             }
         }
         "echo" => echo(shared, multimodal, streaming, body),
+        "forced-tool" => forced_tool(shared, streaming, body),
         other => CannedJson::value(
             400,
             &error_value(
@@ -1261,6 +1263,53 @@ async fn auto(shared: &Arc<Shared>, ep: Endpoint, streaming: bool, body: &Value)
             ),
         )
         .response(),
+    }
+}
+
+/// Like qwen-max with a forced tool (captured: `finish_reason: "stop"` next to the call): a
+/// named `tool_choice` is answered with a call to that tool, its arguments the text after
+/// `tool_args:` in the last user message; any other `tool_choice` gets a plain text answer.
+fn forced_tool(shared: &Arc<Shared>, streaming: bool, body: &Value) -> Response {
+    let rid = "f0ced700-0000-9000-8000-f0ced700f0ce";
+    let forced = body
+        .pointer("/parameters/tool_choice/function/name")
+        .and_then(Value::as_str);
+    let last_user = body
+        .pointer("/input/messages")
+        .and_then(Value::as_array)
+        .and_then(|m| {
+            m.iter()
+                .rev()
+                .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        })
+        .and_then(|m| m.get("content"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let args = last_user
+        .split_once("tool_args:")
+        .map_or("{}", |(_, a)| a.trim());
+    let message = match forced {
+        Some(name) => json!({"role": "assistant", "content": "", "tool_calls": [{
+            "index": 0, "id": "call_f0ced7000000000000000001", "type": "function",
+            "function": {"name": name, "arguments": args}}]}),
+        None => json!({"role": "assistant", "content": "I would rather answer in words."}),
+    };
+    let answer = json!({
+        "output": {"choices": [{"finish_reason": "stop", "message": message}]},
+        "usage": usage(40, 12),
+        "request_id": rid
+    });
+    if streaming {
+        let mut first = answer.clone();
+        first["output"]["choices"][0]["finish_reason"] = json!("null");
+        let last = json!({
+            "output": {"choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": ""}}]},
+            "usage": usage(40, 12),
+            "request_id": rid
+        });
+        CannedSse::frames(&[first, last]).plain(shared)
+    } else {
+        CannedJson::value(200, &answer).response()
     }
 }
 

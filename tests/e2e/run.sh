@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end suite: the real dashbridge binary (release build) in front of the fake DashScope
 # upstream, exercised by the clients people already use: the official `openai` Python SDK,
-# LangChain's ChatOpenAI, and the official `openai` npm SDK.
+# LangChain's ChatOpenAI, pydantic-ai's default structured output, and the official `openai`
+# npm SDK.
 #
 #   bash tests/e2e/run.sh
 #
@@ -103,7 +104,7 @@ else
     timeout 1200 "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$REQS"
     printf '%s\n' "$venv_stamp" >"$VENV/.requirements.sha256"
 fi
-"$VENV/bin/python" -c 'import importlib.metadata as m; print("openai", m.version("openai"), "| langchain-openai", m.version("langchain-openai"), "| pytest", m.version("pytest"))'
+"$VENV/bin/python" -c 'import importlib.metadata as m; print("openai", m.version("openai"), "| langchain-openai", m.version("langchain-openai"), "| pydantic-ai-slim", m.version("pydantic-ai-slim"), "| pytest", m.version("pytest"))'
 
 say "node client ($NODE_DIR)"
 node_stamp="$( (cat "$NODE_DIR/package-lock.json"; node --version) | sha)"
@@ -229,6 +230,7 @@ run_node() {
 run_pytest python-openai test_openai_sdk.py
 run_pytest python-langchain test_langchain.py
 run_pytest python-captures test_captures.py
+run_pytest python-pydantic-ai test_pydantic_ai.py
 run_node node-openai
 
 # ---------------------------------------------------------------------------------------------

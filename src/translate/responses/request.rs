@@ -15,7 +15,7 @@ use crate::lenient::TextOrParts;
 use crate::openai::request::{FunctionCall, ToolCall};
 use crate::openai::responses::{self as rs, InputItem, InputPart, ResponsesRequest};
 use crate::openai::{self, ChatCompletionRequest, Content, MediaUrl, Message, Part, Role};
-use crate::translate::{Notes, TranslateError};
+use crate::translate::{TranslateError, Warnings};
 
 /// What the translation needs to know about the model and the gateway's settings.
 #[derive(Debug, Clone, Copy, Default)]
@@ -36,7 +36,7 @@ pub struct Converted {
     /// `include` asks for `reasoning.encrypted_content`.
     pub encrypted_reasoning: bool,
     pub stream: bool,
-    pub notes: Notes,
+    pub notes: Warnings,
 }
 
 /// OpenAI fields with no native meaning: accepted, never sent upstream, no warning (clients
@@ -129,7 +129,7 @@ pub fn to_chat(req: ResponsesRequest, opts: Opts) -> Result<Converted, Translate
             "stored prompts are not supported by this gateway; send instructions and input",
         ));
     }
-    let mut notes = Notes::default();
+    let mut notes = Warnings::default();
     for k in IGNORED {
         extra.remove(*k);
     }
@@ -328,7 +328,7 @@ fn convert_tool(
     out: &mut Vec<Value>,
     names: &mut ToolNames,
     extra: &mut Map<String, Value>,
-    notes: &mut Notes,
+    notes: &mut Warnings,
 ) -> Result<(), TranslateError> {
     let Value::Object(spec) = spec else {
         return Err(TranslateError::invalid(param, "a tool must be an object"));
@@ -555,7 +555,7 @@ fn convert_items(
     opts: Opts,
     names: &ToolNames,
     out: &mut Vec<Message>,
-    notes: &mut Notes,
+    notes: &mut Warnings,
 ) -> Result<(), TranslateError> {
     // call_id → the tool name the model used, for each tool message's `name`.
     let mut call_names: Vec<(String, String)> = Vec::new();
@@ -784,7 +784,7 @@ fn convert_content(
 fn tool_output_text(
     output: Option<TextOrParts<InputPart>>,
     param: &str,
-    notes: &mut Notes,
+    notes: &mut Warnings,
 ) -> Result<String, TranslateError> {
     match output {
         None => Err(TranslateError::missing(param)),

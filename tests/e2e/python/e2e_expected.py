@@ -54,12 +54,9 @@ REASONING_CONTENT = "Okay, the user asks who I am. I should introduce myself bri
 REASONING_USAGE = (11, 31, 42)
 REASONING_TOKENS = 15
 
-# error-in-stream.sse: two text frames, then an in-band DataInspectionFailed error.
+# error-in-stream.sse: two text frames, then an in-band DataInspectionFailed error (output
+# moderation: the gateway ends the choice with finish_reason content_filter).
 MIDSTREAM_TEXT = "Here is the story"
-MIDSTREAM_MESSAGE = (
-    "Output data may contain inappropriate content. "
-    "(DashScope code DataInspectionFailed, request_id 9d8c7b6a-5f4e-93d2-a1b0-c9d8e7f6a5b4)"
-)
 # scenario:drop: the fake aborts the connection after the first three text frames.
 DROP_TEXT = "I am Qwen, a large language"
 DROP_MESSAGE_PREFIX = "DashScope sent an unreadable response: the upstream connection dropped mid-stream"

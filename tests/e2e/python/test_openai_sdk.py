@@ -238,20 +238,21 @@ def test_upstream_errors_raise_the_sdk_exception(client, scenario, exc):
     assert e.body == {"message": message, "type": etype, "param": None, "code": code}
 
 
-def test_midstream_error_raises_after_partial_text(client):
+def test_midstream_moderation_ends_the_choice_with_content_filter(client):
+    # DataInspectionFailed after the answer started: the choice ends with content_filter and
+    # the stream ends normally (no exception, nothing re-generated).
     stream = client.chat.completions.create(
         model=x.MODEL, messages=x.user("scenario:midstream-error tell me a story"), stream=True
     )
-    text = []
-    with pytest.raises(openai.APIError) as info:
-        for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
+    text, finishes = [], []
+    for chunk in stream:
+        if chunk.choices:
+            if chunk.choices[0].delta.content:
                 text.append(chunk.choices[0].delta.content)
+            if chunk.choices[0].finish_reason:
+                finishes.append(chunk.choices[0].finish_reason)
     assert "".join(text) == x.MIDSTREAM_TEXT
-    e = info.value
-    assert e.message == x.MIDSTREAM_MESSAGE
-    assert e.code == "content_filter"
-    assert e.type == "invalid_request_error"
+    assert finishes == ["content_filter"]
 
 
 def test_dropped_upstream_stream_raises_instead_of_ending_silently(client):
@@ -270,15 +271,17 @@ def test_dropped_upstream_stream_raises_instead_of_ending_silently(client):
     assert e.type == "server_error"
 
 
-def test_stream_helper_raises_on_midstream_error(client):
-    with pytest.raises(openai.APIError) as info:
+def test_stream_helper_reports_midstream_moderation(client):
+    # The helper's final completion raises the SDK's own content-filter error.
+    with pytest.raises(openai.ContentFilterFinishReasonError):
         with client.chat.completions.stream(
             model=x.MODEL, messages=x.user("scenario:midstream-error tell me a story")
         ) as stream:
             for _ in stream:
                 pass
-    assert info.value.message == x.MIDSTREAM_MESSAGE
+            stream.get_final_completion()
     assert stream.current_completion_snapshot.choices[0].message.content == x.MIDSTREAM_TEXT
+    assert stream.current_completion_snapshot.choices[0].finish_reason == "content_filter"
 
 
 # 8. Models.
