@@ -5,6 +5,7 @@
 //! top-level `results` + `id`.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// Which of the two rerank services a model is called on.
@@ -108,7 +109,8 @@ pub struct RerankOutput {
 #[derive(Debug, Clone, Deserialize)]
 pub struct RerankResult {
     pub index: usize,
-    pub relevance_score: f64,
+    /// Kept as sent, so the client gets DashScope's exact digits.
+    pub relevance_score: Box<RawValue>,
     #[serde(default)]
     pub document: Option<RerankDocument>,
 }

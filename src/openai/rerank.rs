@@ -6,6 +6,7 @@
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::lenient::lenient_struct;
@@ -112,9 +113,28 @@ pub struct RerankResponse {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RerankResult {
     pub index: usize,
-    pub relevance_score: f64,
+    pub relevance_score: Score,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub document: Option<DocumentText>,
+}
+
+/// A relevance score: written exactly as DashScope sent it, compared by value.
+#[derive(Debug, Clone)]
+pub struct Score {
+    pub value: f64,
+    pub raw: Box<RawValue>,
+}
+
+impl Serialize for Score {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(s)
+    }
+}
+
+impl PartialEq for Score {
+    fn eq(&self, other: &Score) -> bool {
+        self.value == other.value
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

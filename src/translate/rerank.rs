@@ -224,15 +224,25 @@ pub fn to_openai(
                 .and_then(|d| d.text)
                 .unwrap_or_else(|| text.clone()),
         });
+        let value = r.relevance_score.get().trim().parse::<f64>().map_err(|_| {
+            format!(
+                "upstream relevance_score {} is not a number",
+                r.relevance_score
+            )
+        })?;
         results.push(oa::RerankResult {
             index: r.index,
-            relevance_score: r.relevance_score,
+            relevance_score: oa::Score {
+                value,
+                raw: r.relevance_score,
+            },
             document,
         });
     }
     results.sort_by(|a, b| {
         b.relevance_score
-            .total_cmp(&a.relevance_score)
+            .value
+            .total_cmp(&a.relevance_score.value)
             .then(a.index.cmp(&b.index))
     });
     if let Some(n) = plan.parameters.top_n {
@@ -382,12 +392,8 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(out.id, "c-1");
         assert_eq!(
-            out.results,
-            vec![oa::RerankResult {
-                index: 1,
-                relevance_score: 0.25,
-                document: None
-            }]
+            serde_json::to_string(&out.results).unwrap_or_default(),
+            r#"[{"index":1,"relevance_score":0.25}]"#
         );
         let bad: ds::RerankResponse =
             serde_json::from_str(r#"{"output":{"results":[{"index":7,"relevance_score":0.1}]}}"#)
