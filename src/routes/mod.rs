@@ -1,4 +1,5 @@
-//! The routes: `/v1/chat/completions`, `/v1/models`, health, metrics, and JSON 404/405s.
+//! The routes: `/v1/chat/completions`, `/v1/embeddings`, rerank (`/v1/rerank`, `/rerank`,
+//! `/v2/rerank`), `/v1/models`, health, metrics, and JSON 404/405s.
 //!
 //! Shared by every API route: [`extract`] (the JSON body and the concurrency slot), [`sse`]
 //! (the streaming driver), [`observe`] (the request metric and the one error log line), with
@@ -6,10 +7,12 @@
 
 mod auth;
 mod chat;
+mod embeddings;
 pub mod extract;
 mod health;
 mod models;
 pub mod observe;
+mod rerank;
 pub mod sse;
 
 use axum::Router;
@@ -32,6 +35,13 @@ pub fn routes(state: AppState) -> Router {
             "/v1/chat/completions",
             post(chat::chat_completions).layer(observed("chat")),
         )
+        .route(
+            "/v1/embeddings",
+            post(embeddings::create).layer(observed("embeddings")),
+        )
+        .route("/v1/rerank", post(rerank::v1).layer(observed("rerank")))
+        .route("/rerank", post(rerank::v1).layer(observed("rerank")))
+        .route("/v2/rerank", post(rerank::v2).layer(observed("rerank")))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::get))
         .route("/healthz", get(health::live))

@@ -1,0 +1,129 @@
+//! `POST /v1/embeddings`: extract → resolve the model → validate and translate (nothing is
+//! sent for a bad field) → one native call per chunk of the model's row limit, at most
+//! `embeddings.concurrency` in flight, each with the shared retry rule → reassemble in input
+//! order → respond. Any chunk failing fails the request with that chunk's error (the other
+//! calls are dropped, which cancels them); there is never a partial 200.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::auth::Authorized;
+use super::extract::{OpenAiJson, Slot};
+use super::observe::Observed;
+use crate::dashscope::ErrorBody;
+use crate::dashscope::embedding as ds;
+use crate::error::ProxyError;
+use crate::metrics;
+use crate::openai::embeddings as oa;
+use crate::routing;
+use crate::state::AppState;
+use crate::translate::embeddings::{self as temb, ChunkAnswer};
+use crate::upstream::{self, Answer, Opened, Target};
+
+/// The endpoint label in metrics and logs.
+const LABEL: &str = "embedding";
+
+impl Answer for ds::EmbeddingResponse {
+    fn in_band_error(&self) -> Option<ErrorBody> {
+        in_band(&self.code, &self.message, &self.request_id)
+    }
+}
+
+/// The error a 2xx body carries instead of an answer (a non-empty `code`).
+pub(super) fn in_band(
+    code: &Option<String>,
+    message: &Option<String>,
+    request_id: &Option<String>,
+) -> Option<ErrorBody> {
+    code.as_deref()
+        .is_some_and(|c| !c.is_empty())
+        .then(|| ErrorBody {
+            code: code.clone(),
+            message: message.clone(),
+            request_id: request_id.clone(),
+            ..ErrorBody::default()
+        })
+}
+
+pub async fn create(
+    Authorized(auth): Authorized,
+    _slot: Slot,
+    observed: Observed,
+    State(state): State<AppState>,
+    OpenAiJson(req): OpenAiJson<oa::EmbeddingRequest>,
+) -> Result<Response, ProxyError> {
+    let cfg = &state.cfg;
+    let route = routing::resolve(cfg, &state.learned, req.model.as_deref().unwrap_or(""));
+    observed.model(&route.model);
+    observed.endpoint(LABEL);
+    let ctx = temb::Ctx {
+        upstream_model: &route.target,
+        row_limit: cfg.embedding_rows(&route.target, route.entry),
+        dimensions: cfg.embedding_dimensions(&route.target, route.entry),
+        unknown: cfg.unknown_fields,
+    };
+    let plan = temb::to_dashscope(req, &ctx)?;
+    route.check_key(auth.as_ref())?;
+    for note in &plan.notes.0 {
+        tracing::warn!(model = %route.model, note = %note, "request adjusted");
+    }
+    let call = route.plan(&state, Target::Path(ds::PATH), false, auth.as_ref(), &[]);
+    let chunks = plan.chunks();
+    tracing::debug!(inputs = plan.texts.len(), calls = chunks.len(), "embedding");
+    let answers: Vec<(ChunkAnswer, Option<String>)> = futures_util::stream::iter(chunks)
+        .map(|range| {
+            let body = serde_json::to_vec(&plan.body(range.clone()));
+            let call = &call;
+            async move {
+                let body = Bytes::from(body.map_err(|e| {
+                    ProxyError::Internal(format!("serializing an embedding request: {e}"))
+                })?);
+                let (opened, _) =
+                    upstream::open::<ds::EmbeddingResponse>(call, |_, _| Ok(body.clone())).await?;
+                let Opened::Json { answer, request_id } = opened else {
+                    return Err(ProxyError::BadUpstream(
+                        "a stream to an embedding call".into(),
+                    ));
+                };
+                let request_id = answer.request_id.clone().or(request_id);
+                Ok((
+                    ChunkAnswer {
+                        range,
+                        resp: answer,
+                    },
+                    request_id,
+                ))
+            }
+        })
+        .buffered(cfg.embedding_concurrency.max(1))
+        .try_collect()
+        .await?;
+    let request_id = answers.first().and_then(|(_, id)| id.clone());
+    observed.request_id(request_id.as_deref());
+    let answers = answers.into_iter().map(|(a, _)| a).collect();
+    let out = temb::to_openai(&route.model, plan.texts.len(), plan.encoding, answers)
+        .map_err(ProxyError::BadUpstream)?;
+    metrics::record_tokens(&route.model, out.usage.prompt_tokens, 0);
+    let mut resp = json(&out)?;
+    if !plan.notes.is_empty()
+        && let Ok(w) = HeaderValue::from_str(&plan.notes.header_value())
+    {
+        resp.headers_mut().insert("x-dashbridge-warning", w);
+    }
+    Ok(resp)
+}
+
+/// A 200 JSON response, serialized straight from the typed value.
+pub(super) fn json<T: serde::Serialize>(value: &T) -> Result<Response, ProxyError> {
+    let body = serde_json::to_vec(value)
+        .map_err(|e| ProxyError::Internal(format!("serializing a response: {e}")))?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
+}
