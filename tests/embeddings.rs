@@ -496,3 +496,140 @@ impl JsonValue for reqwest::Response {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
     }
 }
+
+#[tokio::test]
+async fn a_failed_chunk_does_not_wait_for_the_others() {
+    let (_fake, gw) = start(|c| c.embedding_concurrency = 4).await;
+    let mut inputs = texts(30);
+    inputs[5] = "scenario:slow".into(); // the first call takes 1 s
+    inputs[25] = "scenario:error-429".into(); // the last fails at once
+    let started = std::time::Instant::now();
+    let resp = post(&gw, &json!({"model": "text-embedding-v4", "input": inputs})).await;
+    assert_eq!(resp.status(), 429);
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    let v: Value = resp.json_value().await;
+    assert_eq!(v["error"]["code"], "rate_limit_exceeded");
+    assert_eq!(v.get("data"), None);
+}
+
+#[tokio::test]
+async fn a_silent_upstream_is_a_504() {
+    let (_fake, gw) = start(|c| c.upstream_timeout = Duration::from_millis(300)).await;
+    let resp = post(
+        &gw,
+        &json!({"model": "text-embedding-v4", "input": ["a", "scenario:slow"]}),
+    )
+    .await;
+    assert_eq!(resp.status(), 504);
+}
+
+#[tokio::test]
+async fn the_fake_answers_more_than_ten_rows_with_the_real_400() {
+    let fake = FakeDashScope::start().await;
+    let body = json!({"model": "text-embedding-v4", "input": {"texts": texts(11)}});
+    let resp = http()
+        .post(format!("{}{EMBED_PATH}", fake.base_url))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(
+        resp.json_value().await,
+        json!({"code": "InvalidParameter",
+               "message": "<400> InternalError.Algo.InvalidParameter: Value error, batch size is invalid, it should not be larger than 10.: input.contents",
+               "request_id": "b5e0e3a8-batch-4000-8000-000000000010"})
+    );
+}
+
+#[test]
+fn config_file_sets_limits_by_prefix_and_model() {
+    let dir = std::env::temp_dir().join(format!("dashbridge-embed-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dashbridge.toml");
+    std::fs::write(
+        &path,
+        r#"
+[embeddings]
+concurrency = 2
+max_rows = { "qwen3.7-text-embedding" = 8, "text-embedding-v2" = 20 }
+
+[rerank]
+max_documents = { "gte-rerank" = 300 }
+compatible_prefixes = ["qwen3-rerank", "my-compat-"]
+
+[models."emb"]
+target = "qwen3.7-text-embedding"
+dimensions = [1024, 256]
+
+[models."fast-rerank"]
+target = "qwen3-rerank"
+max_documents = 50
+rerank_endpoint = "native"
+"#,
+    )
+    .unwrap();
+    let env: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let cfg = Config::load(Some(&path), &env).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let emb = cfg.models.get("emb");
+    assert_eq!(cfg.embedding_concurrency, 2);
+    assert_eq!(cfg.embedding_rows("qwen3.7-text-embedding", emb), 8);
+    assert_eq!(cfg.embedding_rows("text-embedding-v2", None), 20);
+    assert_eq!(cfg.embedding_rows("text-embedding-v1", None), 25);
+    assert_eq!(cfg.embedding_rows("text-embedding-v4", None), 10);
+    assert_eq!(cfg.embedding_rows("other", None), 10);
+    assert_eq!(
+        cfg.embedding_dimensions("qwen3.7-text-embedding", emb),
+        Some(&[1024, 256][..])
+    );
+    assert_eq!(
+        cfg.embedding_dimensions("text-embedding-v3", None)
+            .map(<[u64]>::len),
+        Some(6)
+    );
+    let fr = cfg.models.get("fast-rerank");
+    use dashbridge::dashscope::rerank::RerankEndpoint;
+    assert_eq!(cfg.rerank_documents("qwen3-rerank", fr), 50);
+    assert_eq!(
+        cfg.rerank_endpoint("qwen3-rerank", fr),
+        RerankEndpoint::Native
+    );
+    assert_eq!(
+        cfg.rerank_endpoint("qwen3-rerank", None),
+        RerankEndpoint::Compatible
+    );
+    assert_eq!(
+        cfg.rerank_endpoint("my-compat-1", None),
+        RerankEndpoint::Compatible
+    );
+    assert_eq!(cfg.rerank_documents("gte-rerank-v2", None), 300);
+    assert_eq!(cfg.rerank_documents("qwen3-vl-rerank", None), 100);
+
+    // Bad values are reported, naming the setting.
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        &path,
+        "[embeddings]\nconcurrency = 0\nmax_rows = { \"x\" = 0 }\n[models.\"m\"]\nrerank_endpoint = \"elsewhere\"\n",
+    )
+    .unwrap();
+    let errs = Config::load(Some(&path), &env).unwrap_err().0;
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        errs.iter().any(|e| e.contains("embeddings.concurrency")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.contains("embeddings.max_rows.\"x\"")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.contains("rerank_endpoint")),
+        "{errs:?}"
+    );
+}

@@ -1,7 +1,7 @@
 //! `POST /v1/embeddings`: extract → resolve the model → validate and translate (nothing is
 //! sent for a bad field) → one native call per chunk of the model's row limit, at most
 //! `embeddings.concurrency` in flight, each with the shared retry rule → reassemble in input
-//! order → respond. Any chunk failing fails the request with that chunk's error (the other
+//! order → respond. The first chunk to fail fails the request with its error at once (the other
 //! calls are dropped, which cancels them); there is never a partial 200.
 
 use axum::extract::State;
@@ -98,9 +98,13 @@ pub async fn create(
                 ))
             }
         })
-        .buffered(cfg.embedding_concurrency.max(1))
+        // Unordered, so the first failure ends the request at once (dropping the calls still
+        // in flight); the answers are put back in input order below.
+        .buffer_unordered(cfg.embedding_concurrency.max(1))
         .try_collect()
         .await?;
+    let mut answers = answers;
+    answers.sort_unstable_by_key(|(a, _)| a.range.start);
     let request_id = answers.first().and_then(|(_, id)| id.clone());
     observed.request_id(request_id.as_deref());
     let answers = answers.into_iter().map(|(a, _)| a).collect();
