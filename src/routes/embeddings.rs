@@ -65,7 +65,7 @@ pub async fn create(
         dimensions: cfg.embedding_dimensions(&route.target, route.entry),
         unknown: cfg.unknown_fields,
     };
-    let plan = temb::to_dashscope(req, &ctx)?;
+    let plan = translate(req, &ctx).await?;
     route.check_key(auth.as_ref())?;
     for note in &plan.notes.0 {
         tracing::warn!(model = %route.model, note = %note, "request adjusted");
@@ -118,6 +118,34 @@ pub async fn create(
         resp.headers_mut().insert("x-dashbridge-warning", w);
     }
     Ok(resp)
+}
+
+/// Validate and translate. Token arrays are decoded on a blocking thread: loading the
+/// `cl100k_base` tables (first use) and decoding long arrays take milliseconds to seconds, which
+/// must not stall the runtime's workers.
+async fn translate(
+    req: oa::EmbeddingRequest,
+    ctx: &temb::Ctx<'_>,
+) -> Result<temb::Plan, ProxyError> {
+    use oa::EmbeddingInput::{TokenLists, Tokens};
+    if !matches!(req.input, Some(Tokens(_) | TokenLists(_))) {
+        return Ok(temb::to_dashscope(req, ctx)?);
+    }
+    let model = ctx.upstream_model.to_owned();
+    let dimensions = ctx.dimensions.map(<[u64]>::to_vec);
+    let (row_limit, unknown) = (ctx.row_limit, ctx.unknown);
+    let plan = tokio::task::spawn_blocking(move || {
+        let ctx = temb::Ctx {
+            upstream_model: &model,
+            row_limit,
+            dimensions: dimensions.as_deref(),
+            unknown,
+        };
+        temb::to_dashscope(req, &ctx)
+    })
+    .await
+    .map_err(|e| ProxyError::Internal(format!("decoding token arrays: {e}")))?;
+    Ok(plan?)
 }
 
 /// A 200 JSON response, serialized straight from the typed value.
