@@ -71,12 +71,33 @@ pub async fn create(
         tracing::warn!(model = %route.model, note = %note, "request adjusted");
     }
     let call = route.plan(&state, Target::Path(ds::PATH), false, auth.as_ref(), &[]);
+    let (answers, request_id) = call_chunks(&plan, &call, cfg.embedding_concurrency).await?;
+    observed.request_id(request_id.as_deref());
+    let out = temb::to_openai(&route.model, plan.texts.len(), plan.encoding, answers)
+        .map_err(ProxyError::BadUpstream)?;
+    metrics::record_tokens(&route.model, out.usage.prompt_tokens, 0);
+    let mut resp = json(&out)?;
+    if !plan.notes.is_empty()
+        && let Ok(w) = HeaderValue::from_str(&plan.notes.header_value())
+    {
+        resp.headers_mut().insert("x-dashbridge-warning", w);
+    }
+    Ok(resp)
+}
+
+/// One native call per chunk, at most `concurrency` in flight. Completion is unordered, so the
+/// first failure ends the request at once (dropping the calls still in flight, which cancels
+/// them); the answers come back in input order, with the first chunk's request id.
+async fn call_chunks(
+    plan: &temb::Plan,
+    call: &upstream::Plan<'_>,
+    concurrency: usize,
+) -> Result<(Vec<ChunkAnswer>, Option<String>), ProxyError> {
     let chunks = plan.chunks();
     tracing::debug!(inputs = plan.texts.len(), calls = chunks.len(), "embedding");
-    let answers: Vec<(ChunkAnswer, Option<String>)> = futures_util::stream::iter(chunks)
+    let mut answers: Vec<(ChunkAnswer, Option<String>)> = futures_util::stream::iter(chunks)
         .map(|range| {
             let body = serde_json::to_vec(&plan.body(range.clone()));
-            let call = &call;
             async move {
                 let body = Bytes::from(body.map_err(|e| {
                     ProxyError::Internal(format!("serializing an embedding request: {e}"))
@@ -89,35 +110,16 @@ pub async fn create(
                     ));
                 };
                 let request_id = answer.request_id.clone().or(request_id);
-                Ok((
-                    ChunkAnswer {
-                        range,
-                        resp: answer,
-                    },
-                    request_id,
-                ))
+                let resp = answer;
+                Ok((ChunkAnswer { range, resp }, request_id))
             }
         })
-        // Unordered, so the first failure ends the request at once (dropping the calls still
-        // in flight); the answers are put back in input order below.
-        .buffer_unordered(cfg.embedding_concurrency.max(1))
+        .buffer_unordered(concurrency.max(1))
         .try_collect()
         .await?;
-    let mut answers = answers;
     answers.sort_unstable_by_key(|(a, _)| a.range.start);
     let request_id = answers.first().and_then(|(_, id)| id.clone());
-    observed.request_id(request_id.as_deref());
-    let answers = answers.into_iter().map(|(a, _)| a).collect();
-    let out = temb::to_openai(&route.model, plan.texts.len(), plan.encoding, answers)
-        .map_err(ProxyError::BadUpstream)?;
-    metrics::record_tokens(&route.model, out.usage.prompt_tokens, 0);
-    let mut resp = json(&out)?;
-    if !plan.notes.is_empty()
-        && let Ok(w) = HeaderValue::from_str(&plan.notes.header_value())
-    {
-        resp.headers_mut().insert("x-dashbridge-warning", w);
-    }
-    Ok(resp)
+    Ok((answers.into_iter().map(|(a, _)| a).collect(), request_id))
 }
 
 /// Validate and translate. Token arrays are decoded on a blocking thread: loading the
