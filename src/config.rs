@@ -15,7 +15,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::dashscope::Endpoint;
+use crate::dashscope::rerank::RerankEndpoint;
 use crate::policy::{EffortBudgets, RequiredToolChoice, UnknownPolicy, UnsupportedPolicy};
+use crate::translate::{embeddings as temb, rerank as trr};
 
 /// Where environment variables come from: the process in production, a map in tests.
 pub trait EnvSource {
@@ -91,6 +93,14 @@ pub struct ModelEntry {
     pub native_reasoning_effort: bool,
     /// Always stream upstream (and aggregate for non-stream clients).
     pub stream_only: Option<bool>,
+    /// Embeddings: texts per native call.
+    pub max_rows: Option<usize>,
+    /// Embeddings: accepted `dimensions` (replaces the built-in list).
+    pub dimensions: Option<Vec<u64>>,
+    /// Rerank: documents per request.
+    pub max_documents: Option<usize>,
+    /// Rerank: the native service or the compatible `/reranks` API.
+    pub rerank_endpoint: Option<RerankEndpoint>,
 }
 
 #[derive(Debug, Clone)]
@@ -137,6 +147,14 @@ pub struct Config {
     pub required_tool_choice: RequiredToolChoice,
     /// Extra names for `GET /v1/models` beyond the configured models.
     pub listed_models: Vec<String>,
+    /// Embeddings: name prefix → texts per native call (longest match wins).
+    pub embedding_rows: Vec<(String, usize)>,
+    /// Embeddings: native calls in flight at once for one request.
+    pub embedding_concurrency: usize,
+    /// Rerank: name prefix → documents per request (longest match wins).
+    pub rerank_documents: Vec<(String, usize)>,
+    /// Rerank: name prefixes served on the compatible `/reranks` API.
+    pub rerank_compatible_prefixes: Vec<String>,
 }
 
 /// Largest request-bytes budget (what a `tokio` semaphore can count).
@@ -250,6 +268,10 @@ struct FileConfig {
     #[serde(default)]
     responses: FileResponses,
     #[serde(default)]
+    embeddings: FileEmbeddings,
+    #[serde(default)]
+    rerank: FileRerank,
+    #[serde(default)]
     models: HashMap<String, FileModel>,
 }
 
@@ -257,6 +279,24 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct FileResponses {
     reasoning_summary: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEmbeddings {
+    concurrency: Option<usize>,
+    /// Name prefix → texts per native call, added to (or replacing) the built-in table.
+    #[serde(default)]
+    max_rows: HashMap<String, usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRerank {
+    /// Name prefix → documents per request, added to (or replacing) the built-in table.
+    #[serde(default)]
+    max_documents: HashMap<String, usize>,
+    compatible_prefixes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -355,6 +395,10 @@ struct FileModel {
     #[serde(default)]
     native_reasoning_effort: bool,
     stream_only: Option<bool>,
+    max_rows: Option<usize>,
+    dimensions: Option<Vec<u64>>,
+    max_documents: Option<usize>,
+    rerank_endpoint: Option<String>,
 }
 
 // ---- loading --------------------------------------------------------------------------------
@@ -483,10 +527,87 @@ impl Config {
         key_held && self.client_keys.is_empty() && !self.listen.ip().is_loopback()
     }
 
+    /// Embeddings: texts per native call for a (resolved) model name.
+    pub fn embedding_rows(&self, model: &str, entry: Option<&ModelEntry>) -> usize {
+        entry
+            .and_then(|e| e.max_rows)
+            .or_else(|| self.models.get(model).and_then(|e| e.max_rows))
+            .or_else(|| longest_prefix(&self.embedding_rows, model))
+            .unwrap_or(temb::DEFAULT_ROW_LIMIT)
+    }
+
+    /// Embeddings: the accepted `dimensions`; `None` passes any value.
+    pub fn embedding_dimensions<'a>(
+        &'a self,
+        model: &str,
+        entry: Option<&'a ModelEntry>,
+    ) -> Option<&'a [u64]> {
+        entry
+            .and_then(|e| e.dimensions.as_deref())
+            .or_else(|| self.models.get(model).and_then(|e| e.dimensions.as_deref()))
+            .or_else(|| temb::known_dimensions(model))
+    }
+
+    /// Rerank: documents per request.
+    pub fn rerank_documents(&self, model: &str, entry: Option<&ModelEntry>) -> usize {
+        entry
+            .and_then(|e| e.max_documents)
+            .or_else(|| self.models.get(model).and_then(|e| e.max_documents))
+            .or_else(|| longest_prefix(&self.rerank_documents, model))
+            .unwrap_or(trr::DEFAULT_DOCUMENT_LIMIT)
+    }
+
+    /// Rerank: which service a model is called on.
+    pub fn rerank_endpoint(&self, model: &str, entry: Option<&ModelEntry>) -> RerankEndpoint {
+        entry
+            .and_then(|e| e.rerank_endpoint)
+            .or_else(|| self.models.get(model).and_then(|e| e.rerank_endpoint))
+            .unwrap_or_else(|| {
+                if self
+                    .rerank_compatible_prefixes
+                    .iter()
+                    .any(|p| model.starts_with(p.as_str()))
+                {
+                    RerankEndpoint::Compatible
+                } else {
+                    RerankEndpoint::Native
+                }
+            })
+    }
+
     /// A printable summary of the effective configuration (secrets redacted).
     pub fn summary(&self) -> String {
         format!("{self:#?}")
     }
+}
+
+fn longest_prefix(table: &[(String, usize)], model: &str) -> Option<usize> {
+    table
+        .iter()
+        .filter(|(prefix, _)| model.starts_with(prefix.as_str()))
+        .max_by_key(|(prefix, _)| prefix.len())
+        .map(|(_, n)| *n)
+}
+
+/// A built-in prefix table with the file's entries merged over it.
+fn prefix_table(
+    defaults: &[(&str, usize)],
+    file: HashMap<String, usize>,
+    name: &str,
+    errs: &mut Vec<String>,
+) -> Vec<(String, usize)> {
+    let mut table: Vec<(String, usize)> = defaults
+        .iter()
+        .filter(|(p, _)| !file.contains_key(*p))
+        .map(|(p, n)| ((*p).to_owned(), *n))
+        .collect();
+    for (prefix, n) in file {
+        if n == 0 {
+            errs.push(format!("{name}.\"{prefix}\" must be greater than 0"));
+        }
+        table.push((prefix, n));
+    }
+    table
 }
 
 fn parse_endpoint(s: &str) -> Option<Endpoint> {
@@ -928,6 +1049,22 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
                 parsed
             }
         };
+        let rerank_endpoint = match m.rerank_endpoint.as_deref() {
+            None => None,
+            Some("native") => Some(RerankEndpoint::Native),
+            Some("compatible") => Some(RerankEndpoint::Compatible),
+            Some(e) => {
+                errs.push(format!(
+                    "models.\"{name}\".rerank_endpoint: '{e}' is not native or compatible"
+                ));
+                None
+            }
+        };
+        if m.max_rows == Some(0) || m.max_documents == Some(0) {
+            errs.push(format!(
+                "models.\"{name}\": max_rows and max_documents must be greater than 0"
+            ));
+        }
         if let Some(u) = &m.upstream
             && !upstreams.contains_key(u)
         {
@@ -946,6 +1083,10 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
                 preserve_thinking: m.preserve_thinking,
                 native_reasoning_effort: m.native_reasoning_effort,
                 stream_only: m.stream_only,
+                max_rows: m.max_rows,
+                dimensions: m.dimensions,
+                max_documents: m.max_documents,
+                rerank_endpoint,
             },
         );
     }
@@ -958,6 +1099,34 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
         } else {
             Vec::new()
         }
+    });
+
+    let embedding_rows = prefix_table(
+        temb::DEFAULT_ROW_LIMITS,
+        file.embeddings.max_rows,
+        "embeddings.max_rows",
+        errs,
+    );
+    let embedding_concurrency = env_parse(env, "DASHBRIDGE_EMBEDDING_CONCURRENCY", errs)
+        .or(file.embeddings.concurrency)
+        .unwrap_or(4);
+    if embedding_concurrency == 0 {
+        errs.push(
+            "DASHBRIDGE_EMBEDDING_CONCURRENCY / embeddings.concurrency must be greater than 0"
+                .into(),
+        );
+    }
+    let rerank_documents = prefix_table(
+        trr::DEFAULT_DOCUMENT_LIMITS,
+        file.rerank.max_documents,
+        "rerank.max_documents",
+        errs,
+    );
+    let rerank_compatible_prefixes = file.rerank.compatible_prefixes.unwrap_or_else(|| {
+        trr::DEFAULT_COMPATIBLE_PREFIXES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
     });
 
     Config {
@@ -1016,5 +1185,9 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
         thinking_by_default,
         required_tool_choice,
         listed_models,
+        embedding_rows,
+        embedding_concurrency,
+        rerank_documents,
+        rerank_compatible_prefixes,
     }
 }

@@ -212,7 +212,7 @@ async fn unknown_routes_are_json_404s() {
         "/",
         "/v1",
         "/v1/completions",
-        "/v1/embeddings",
+        "/v1/images/generations",
         "/api/v1/services/aigc/text-generation/generation",
     ] {
         let r = http().post(gw.url(path)).send().await.unwrap();

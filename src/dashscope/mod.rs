@@ -1,7 +1,9 @@
-//! Wire types of the API we call (DashScope native generation). Serde only, no logic.
+//! Wire types of the API we call (DashScope native generation, embedding, rerank). Serde only.
 
+pub mod embedding;
 pub mod error;
 pub mod request;
+pub mod rerank;
 pub mod response;
 
 pub use error::ErrorBody;

@@ -1,7 +1,10 @@
-//! Wire types of the API we serve (OpenAI chat completions). Serde only, no logic.
+//! Wire types of the API we serve (OpenAI chat completions, embeddings; Cohere-style rerank).
+//! Serde only, no logic.
 
+pub mod embeddings;
 mod error;
 pub mod request;
+pub mod rerank;
 mod response;
 pub mod responses;
 

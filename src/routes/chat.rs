@@ -49,9 +49,7 @@ pub async fn chat_completions(
     observed.model(&route.model);
     route.check_key(auth.as_ref())?;
     let mut translated = treq::to_dashscope(req, &ctx(&route, &state))?;
-    if let Some(line) = translated.notes.log_line() {
-        tracing::warn!(model = %route.model, warnings = %line, "request adjusted");
-    }
+    super::log_warnings(&route.model, &translated.notes);
     let passthrough = passthrough(&headers, translated.oss_resources);
     let stream = route.stream_upstream(translated.stream, must_stream(&translated));
     let target = Target::Generation(translated.endpoint);
@@ -104,13 +102,7 @@ pub async fn chat_completions(
             }
         }
     };
-    if let Some(w) = translated
-        .notes
-        .header_value()
-        .and_then(|w| HeaderValue::from_str(&w).ok())
-    {
-        resp.headers_mut().insert("x-dashbridge-warning", w);
-    }
+    super::warning_header(&mut resp, &translated.notes);
     Ok(resp)
 }
 

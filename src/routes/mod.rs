@@ -1,4 +1,5 @@
-//! The routes: `/v1/chat/completions`, `/v1/models`, health, metrics, and JSON 404/405s.
+//! The routes: `/v1/chat/completions`, `/v1/embeddings`, rerank (`/v1/rerank`, `/rerank`,
+//! `/v2/rerank`), `/v1/models`, health, metrics, and JSON 404/405s.
 //!
 //! Shared by every API route: [`extract`] (the JSON body and the concurrency slot), [`sse`]
 //! (the streaming driver), [`observe`] (the request metric and the one error log line), with
@@ -6,10 +7,12 @@
 
 mod auth;
 mod chat;
+mod embeddings;
 pub mod extract;
 mod health;
 mod models;
 pub mod observe;
+mod rerank;
 mod responses;
 pub mod sse;
 
@@ -37,6 +40,13 @@ pub fn routes(state: AppState) -> Router {
             "/v1/responses",
             post(responses::create).layer(observed("responses")),
         )
+        .route(
+            "/v1/embeddings",
+            post(embeddings::create).layer(observed("embeddings")),
+        )
+        .route("/v1/rerank", post(rerank::v1).layer(observed("rerank")))
+        .route("/rerank", post(rerank::v1).layer(observed("rerank")))
+        .route("/v2/rerank", post(rerank::v2).layer(observed("rerank")))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::get))
         .route("/healthz", get(health::live))
@@ -53,4 +63,25 @@ pub fn routes(state: AppState) -> Router {
             .into_response()
         })
         .with_state(state)
+}
+
+/// What translation changed, told once per request: one WARN log line, and the capped
+/// `x-dashbridge-warning` header on the response.
+pub(crate) fn log_warnings(model: &str, warnings: &crate::translate::Warnings) {
+    if let Some(line) = warnings.log_line() {
+        tracing::warn!(model = %model, warnings = %line, "request adjusted");
+    }
+}
+
+/// The `x-dashbridge-warning` header for `warnings`, when there are any.
+pub(crate) fn warning_header(
+    resp: &mut axum::response::Response,
+    warnings: &crate::translate::Warnings,
+) {
+    if let Some(w) = warnings
+        .header_value()
+        .and_then(|w| axum::http::HeaderValue::from_str(&w).ok())
+    {
+        resp.headers_mut().insert("x-dashbridge-warning", w);
+    }
 }

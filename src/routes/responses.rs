@@ -53,9 +53,7 @@ pub async fn create(
         treq::to_dashscope(std::mem::take(&mut converted.chat), &ctx(&route, &state))?;
     let mut notes = std::mem::take(&mut converted.notes);
     notes.extend(std::mem::take(&mut translated.notes));
-    if let Some(line) = notes.log_line() {
-        tracing::warn!(model = %route.model, warnings = %line, "request adjusted");
-    }
+    super::log_warnings(&route.model, &notes);
     let passthrough = passthrough(&headers, translated.oss_resources);
     let stream = route.stream_upstream(converted.stream, must_stream(&translated));
     let target = Target::Generation(translated.endpoint);
@@ -119,12 +117,7 @@ pub async fn create(
             object(assemble(machine, first, frames).await?, &state)
         }
     };
-    if let Some(w) = notes
-        .header_value()
-        .and_then(|w| HeaderValue::from_str(&w).ok())
-    {
-        resp.headers_mut().insert("x-dashbridge-warning", w);
-    }
+    super::warning_header(&mut resp, &notes);
     Ok(resp)
 }
 

@@ -5,8 +5,10 @@
 //! loudly to warn and tests can assert on every decision.
 
 pub mod aggregate;
+pub mod embeddings;
 pub mod error;
 pub mod request;
+pub mod rerank;
 pub mod response;
 pub mod responses;
 pub mod stream;

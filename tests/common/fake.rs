@@ -3,8 +3,12 @@
 //! It serves the two generation paths of the real service
 //! (`POST /api/v1/services/aigc/text-generation/generation` and
 //! `POST /api/v1/services/aigc/multimodal-generation/generation`) with the shapes documented in
-//! the project's wire-format reference (fixtures in `tests/fixtures/dashscope/`). Anything else
-//! is a 404 `{"code":"NotFound",...}`.
+//! the project's wire-format reference (fixtures in `tests/fixtures/dashscope/`), plus text
+//! embedding ([`EMBED_PATH`]: the real batch limits and their real 400 body, deterministic
+//! vectors from [`fake_vector`]) and text rerank ([`RERANK_PATH`], and [`RERANK_COMPAT_PATH`]
+//! for `qwen3-rerank` only: scores from [`fake_relevance`]). Anything else is a 404
+//! `{"code":"NotFound",...}`. Embedding texts may carry `scenario:error-500`,
+//! `scenario:error-429` or `scenario:slow` (1 s) markers.
 //!
 //! Every request (any method, any path) is recorded before a reply is chosen. A reply is then
 //! taken from the scripted FIFO queue ([`FakeDashScope::push`]); when the queue is empty the fake
@@ -50,6 +54,12 @@ use serde_json::{Value, json};
 pub const TEXT_PATH: &str = "/api/v1/services/aigc/text-generation/generation";
 /// Multimodal-generation path (VL / audio / omni / Qwen ≥ 3.5 models).
 pub const MM_PATH: &str = "/api/v1/services/aigc/multimodal-generation/generation";
+/// Synchronous text-embedding path.
+pub const EMBED_PATH: &str = "/api/v1/services/embeddings/text-embedding/text-embedding";
+/// Native text-rerank path.
+pub const RERANK_PATH: &str = "/api/v1/services/rerank/text-rerank/text-rerank";
+/// The OpenAI-style rerank API where `qwen3-rerank` is served.
+pub const RERANK_COMPAT_PATH: &str = "/compatible-api/v1/reranks";
 
 /// Scenario names understood by auto mode (`scenario:NAME` in the last user message).
 pub const SCENARIOS: &[&str] = &[
@@ -431,6 +441,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 enum Endpoint {
     Text,
     Multimodal,
+    Embedding,
+    Rerank,
+    RerankCompat,
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
@@ -466,6 +479,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let endpoint = match (parts.method == Method::POST, path) {
         (true, TEXT_PATH) => Endpoint::Text,
         (true, MM_PATH) => Endpoint::Multimodal,
+        (true, EMBED_PATH) => Endpoint::Embedding,
+        (true, RERANK_PATH) => Endpoint::Rerank,
+        (true, RERANK_COMPAT_PATH) => Endpoint::RerankCompat,
         _ => {
             let msg = format!("fake DashScope: no route for {} {path}", parts.method);
             return json_response(
@@ -482,9 +498,12 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("enable"));
 
     let scripted = lock(&shared.queue).pop_front();
-    match scripted {
-        Some(reply) => render(&shared, reply).await,
-        None => auto(&shared, endpoint, streaming, &body).await,
+    match (scripted, endpoint) {
+        (Some(reply), _) => render(&shared, reply).await,
+        (None, Endpoint::Embedding) => auto_embedding(&body).await,
+        (None, Endpoint::Rerank) => auto_rerank(&body, false),
+        (None, Endpoint::RerankCompat) => auto_rerank(&body, true),
+        (None, _) => auto(&shared, endpoint, streaming, &body).await,
     }
 }
 
@@ -1350,4 +1369,257 @@ fn echo(shared: &Arc<Shared>, multimodal: bool, streaming: bool, body: &Value) -
         )
         .response()
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Embeddings and rerank (auto mode)
+// ---------------------------------------------------------------------------------------------
+
+/// The native service's batch limit for a model (`text-embedding-v1`/`v2`: 25, others: 10).
+pub fn embedding_row_limit(model: &str) -> usize {
+    if model.starts_with("text-embedding-v1") || model.starts_with("text-embedding-v2") {
+        25
+    } else {
+        10
+    }
+}
+
+/// The vector size a model answers with when no `dimension` is sent.
+pub fn embedding_default_dimension(model: &str) -> usize {
+    if model.starts_with("text-embedding-v1") || model.starts_with("text-embedding-v2") {
+        1536
+    } else {
+        1024
+    }
+}
+
+/// The fake's deterministic vector for `text` (every value exact in float32):
+/// with `cp` the text's code points, `n` their count, `s = Σ cp`, `w = Σ (i+1)·cp`:
+/// `v[0] = n`, `v[1] = s mod 4096`, `v[j] = ((w + 31·j) mod 2049 − 1024) / 1024` for `j ≥ 2`.
+pub fn fake_vector(text: &str, dim: usize) -> Vec<f64> {
+    let (mut n, mut s, mut w) = (0u64, 0u64, 0u64);
+    for (i, c) in text.chars().enumerate() {
+        let cp = u64::from(u32::from(c));
+        n += 1;
+        s += cp;
+        w += (i as u64 + 1) * cp;
+    }
+    (0..dim)
+        .map(|j| match j {
+            0 => n as f64,
+            1 => (s % 4096) as f64,
+            _ => (((w + 31 * j as u64) % 2049) as f64 - 1024.0) / 1024.0,
+        })
+        .collect()
+}
+
+/// The fake's tokens for a text: its number of code points.
+pub fn fake_tokens(text: &str) -> u64 {
+    text.chars().count() as u64
+}
+
+/// The `request_id` the fake answers an embedding call with: derived from its texts.
+pub fn embedding_request_id(texts: &[&str]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for t in texts {
+        for b in t.bytes().chain(std::iter::once(0)) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("emb-{h:016x}")
+}
+
+/// The fake's relevance score for a document: `len / (len + 1)`, `len` in code points.
+pub fn fake_relevance(document: &str) -> f64 {
+    let len = document.chars().count() as f64;
+    len / (len + 1.0)
+}
+
+fn bad_param(message: &str) -> Response {
+    CannedJson::value(400, &error_value("InvalidParameter", message)).response()
+}
+
+/// Native text embedding with the real limits: > the row limit is the real 400.
+async fn auto_embedding(body: &Value) -> Response {
+    let model = str_at(body, "/model");
+    if model.is_empty() {
+        return bad_param("Required parameter \"model\" missing from request.");
+    }
+    let Some(texts) = body.pointer("/input/texts").and_then(Value::as_array) else {
+        return bad_param("Required body invalid, please check the request body format.");
+    };
+    let limit = embedding_row_limit(model);
+    if texts.len() > limit {
+        let field = if limit == 25 {
+            "payload.input.contents"
+        } else {
+            "input.contents"
+        };
+        return CannedJson::value(
+            400,
+            &json!({
+                "code": "InvalidParameter",
+                "message": format!("<400> InternalError.Algo.InvalidParameter: Value error, batch size is invalid, it should not be larger than {limit}.: {field}"),
+                "request_id": "b5e0e3a8-batch-4000-8000-000000000010"
+            }),
+        )
+        .response();
+    }
+    let texts: Vec<&str> = texts.iter().filter_map(Value::as_str).collect();
+    if texts.is_empty() || texts.iter().any(|t| t.is_empty()) {
+        return bad_param(
+            "<400> InternalError.Algo.InvalidParameter: Value error, contents is empty or contains empty text",
+        );
+    }
+    for t in &texts {
+        if t.contains("scenario:error-500") {
+            return AUTO.internal_json.response();
+        }
+        if t.contains("scenario:error-429") {
+            return AUTO.throttling_json.response();
+        }
+        if t.contains("scenario:slow") {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    let dim = match body.pointer("/parameters/dimension") {
+        None => embedding_default_dimension(model),
+        Some(d) => {
+            let d = d.as_u64().unwrap_or(0) as usize;
+            let ok: &[usize] = if model.starts_with("text-embedding-v4") {
+                &[2048, 1536, 1024, 768, 512, 256, 128, 64]
+            } else if model.starts_with("text-embedding-v3") {
+                &[1024, 768, 512, 256, 128, 64]
+            } else if model.starts_with("text-embedding-v1")
+                || model.starts_with("text-embedding-v2")
+            {
+                &[]
+            } else {
+                &[d]
+            };
+            if !ok.contains(&d) {
+                return bad_param(
+                    "<400> InternalError.Algo.InvalidParameter: Value error, dimension is invalid.: parameters.dimension",
+                );
+            }
+            d
+        }
+    };
+    let output_type = body
+        .pointer("/parameters/output_type")
+        .and_then(Value::as_str)
+        .unwrap_or("dense");
+    let (dense, sparse) = (output_type != "sparse", output_type.contains("sparse"));
+    // Written by hand: thousands of floats per call, and the benchmark runs through here.
+    let mut out = String::with_capacity(texts.len() * dim * 14 + 128);
+    out.push_str("{\"output\":{\"embeddings\":[");
+    for (i, t) in texts.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"text_index\":");
+        out.push_str(&i.to_string());
+        if dense {
+            out.push_str(",\"embedding\":[");
+            for (j, x) in fake_vector(t, dim).into_iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                out.push_str(&x.to_string());
+            }
+            out.push(']');
+        }
+        if sparse {
+            let n = fake_tokens(t);
+            out.push_str(&format!(
+                ",\"sparse_embedding\":[{{\"index\":{n},\"value\":0.5,\"token\":\"t\"}}]"
+            ));
+        }
+        out.push('}');
+    }
+    let tokens: u64 = texts.iter().map(|t| fake_tokens(t)).sum();
+    out.push_str(&format!(
+        "]}},\"usage\":{{\"total_tokens\":{tokens}}},\"request_id\":\"{}\"}}",
+        embedding_request_id(&texts)
+    ));
+    CannedJson::new(StatusCode::OK, out).response()
+}
+
+/// Native (or compatible-API) text rerank: scores by document length, best first.
+fn auto_rerank(body: &Value, compatible: bool) -> Response {
+    let model = str_at(body, "/model");
+    if model.is_empty() {
+        return bad_param("Required parameter \"model\" missing from request.");
+    }
+    if compatible && !model.starts_with("qwen3-rerank") {
+        return CannedJson::fixture(400, "error-model-not-exist.json").response();
+    }
+    let (query, docs, top_n, return_documents) = if compatible {
+        (
+            body.get("query"),
+            body.get("documents"),
+            body.get("top_n"),
+            true,
+        )
+    } else {
+        (
+            body.pointer("/input/query"),
+            body.pointer("/input/documents"),
+            body.pointer("/parameters/top_n"),
+            body.pointer("/parameters/return_documents")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        )
+    };
+    let query = query.and_then(Value::as_str).unwrap_or_default();
+    let Some(docs) = docs.and_then(Value::as_array) else {
+        return bad_param("Required body invalid, please check the request body format.");
+    };
+    let docs: Vec<&str> = docs.iter().filter_map(Value::as_str).collect();
+    if query.is_empty() || docs.is_empty() {
+        return bad_param(
+            "<400> InternalError.Algo.InvalidParameter: query and documents must not be empty",
+        );
+    }
+    let max = if model.starts_with("qwen3-vl-rerank") {
+        100
+    } else {
+        500
+    };
+    if docs.len() > max {
+        return bad_param(&format!(
+            "<400> InternalError.Algo.InvalidParameter: documents size should not be larger than {max}"
+        ));
+    }
+    let mut order: Vec<usize> = (0..docs.len()).collect();
+    order.sort_by(|&a, &b| {
+        fake_relevance(docs[b])
+            .total_cmp(&fake_relevance(docs[a]))
+            .then(a.cmp(&b))
+    });
+    if let Some(n) = top_n.and_then(Value::as_u64) {
+        order.truncate(n as usize);
+    }
+    let results: Vec<Value> = order
+        .iter()
+        .map(|&i| {
+            let mut r = json!({"index": i, "relevance_score": fake_relevance(docs[i])});
+            if return_documents {
+                r["document"] = json!({"text": docs[i]});
+            }
+            r
+        })
+        .collect();
+    let tokens =
+        fake_tokens(query) * docs.len() as u64 + docs.iter().map(|d| fake_tokens(d)).sum::<u64>();
+    let id = format!(
+        "rerank-{}",
+        embedding_request_id(&docs).trim_start_matches("emb-")
+    );
+    let body = if compatible {
+        json!({"id": id, "object": "list", "model": model, "results": results, "usage": {"total_tokens": tokens}})
+    } else {
+        json!({"output": {"results": results}, "usage": {"total_tokens": tokens}, "request_id": id})
+    };
+    CannedJson::value(200, &body).response()
 }

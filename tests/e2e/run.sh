@@ -104,7 +104,29 @@ else
     timeout 1200 "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$REQS"
     printf '%s\n' "$venv_stamp" >"$VENV/.requirements.sha256"
 fi
-"$VENV/bin/python" -c 'import importlib.metadata as m; print("openai", m.version("openai"), "| langchain-openai", m.version("langchain-openai"), "| pydantic-ai-slim", m.version("pydantic-ai-slim"), "| pytest", m.version("pytest"))'
+"$VENV/bin/python" -c 'import importlib.metadata as m; print("openai", m.version("openai"), "| langchain-openai", m.version("langchain-openai"), "| pydantic-ai-slim", m.version("pydantic-ai-slim"), "| cohere", m.version("cohere"), "| pytest", m.version("pytest"))'
+
+# LangChain's OpenAIEmbeddings tokenizes with tiktoken's cl100k_base, which tiktoken downloads on
+# first use. Offline, it is read from TIKTOKEN_CACHE_DIR under the name tiktoken gives it (the
+# SHA-1 of its download URL); the ranks come from the tiktoken-rs crate the gateway is built with.
+say "tiktoken cl100k_base (from the tiktoken-rs crate)"
+TIKTOKEN_CACHE_DIR="$HERE/.tiktoken"
+tiktoken_src="$(cargo metadata --locked --format-version 1 | "$VENV/bin/python" -c '
+import json, os, sys
+meta = json.load(sys.stdin)
+pkg = next(p for p in meta["packages"] if p["name"] == "tiktoken-rs")
+print(os.path.join(os.path.dirname(pkg["manifest_path"]), "assets", "cl100k_base.tiktoken"))')"
+tiktoken_key="$("$VENV/bin/python" -c '
+import hashlib, inspect, re
+import tiktoken_ext.openai_public as p
+url = re.search(r"\"(https://[^\"]+/cl100k_base\.tiktoken)\"", inspect.getsource(p.cl100k_base)).group(1)
+print(hashlib.sha1(url.encode()).hexdigest())')"
+mkdir -p "$TIKTOKEN_CACHE_DIR"
+cp "$tiktoken_src" "$TIKTOKEN_CACHE_DIR/$tiktoken_key"
+TIKTOKEN_CACHE_DIR="$TIKTOKEN_CACHE_DIR" "$VENV/bin/python" -c '
+import tiktoken
+assert tiktoken.get_encoding("cl100k_base").encode("hello world") == [15339, 1917]' || die "tiktoken cannot load cl100k_base from $TIKTOKEN_CACHE_DIR"
+export TIKTOKEN_CACHE_DIR
 
 say "node client ($NODE_DIR)"
 node_stamp="$( (cat "$NODE_DIR/package-lock.json"; node --version) | sha)"
@@ -215,11 +237,11 @@ PY
 
 run_node() {
     local name="$1" rc=0 p f c s
-    say "suite: $name (node --test openai.test.mjs)"
+    say "suite: $name (node --test openai.test.mjs embeddings.test.mjs)"
     (cd "$NODE_DIR" && timeout -k 5 300 node --test \
         --test-reporter=spec --test-reporter-destination=stdout \
         --test-reporter=tap --test-reporter-destination="$WORK/node.tap" \
-        openai.test.mjs) || rc=$?
+        openai.test.mjs embeddings.test.mjs) || rc=$?
     p="$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$WORK/node.tap" 2>/dev/null | tail -n1)"
     f="$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$WORK/node.tap" 2>/dev/null | tail -n1)"
     c="$(sed -n 's/^# cancelled \([0-9]*\)$/\1/p' "$WORK/node.tap" 2>/dev/null | tail -n1)"
@@ -231,6 +253,9 @@ run_pytest python-openai test_openai_sdk.py
 run_pytest python-langchain test_langchain.py
 run_pytest python-captures test_captures.py
 run_pytest python-pydantic-ai test_pydantic_ai.py
+run_pytest python-embeddings test_embeddings.py
+run_pytest langchain-embeddings test_langchain_embeddings.py
+run_pytest python-rerank test_rerank.py
 run_node node-openai
 
 # ---------------------------------------------------------------------------------------------
