@@ -465,6 +465,39 @@ def _check_terminal(i: int, ev: dict, r: dict, items: list[_Item]) -> None:
             _fail(i, ev, f"failed response without error code and message: {err!r}")
 
 
+def check_response(r: dict, status: str = "completed") -> dict:
+    """Checks a non-streaming response object (the rules of a terminal event's response)."""
+    if not isinstance(r.get("id"), str) or not r["id"].startswith("resp_"):
+        raise StreamViolation(f"response id {r.get('id')!r} is not resp_…")
+    if r.get("object") != "response" or r.get("status") != status:
+        raise StreamViolation(f"object {r.get('object')!r} / status {r.get('status')!r}")
+    items = []
+    seen = set()
+    for n, item in enumerate(r.get("output") or []):
+        if not item.get("id") or item["id"] in seen:
+            raise StreamViolation(f"output[{n}] id {item.get('id')!r} missing or duplicated")
+        seen.add(item["id"])
+        if item.get("type") == "message":
+            for part in item.get("content") or []:
+                if part.get("type") == "output_text" and part.get("annotations") != []:
+                    raise StreamViolation(f"output[{n}] output_text without annotations: []")
+        if item.get("type") == "reasoning" and not isinstance(item.get("summary"), list):
+            raise StreamViolation(f"output[{n}] reasoning item without a summary list")
+        if item.get("type") == "function_call":
+            if not item.get("call_id") or not item.get("name"):
+                raise StreamViolation(f"output[{n}] function call without call_id / name")
+            try:
+                json.loads(item.get("arguments"))
+            except (TypeError, ValueError):
+                raise StreamViolation(f"output[{n}] arguments are not JSON") from None
+        it = _Item(n, item)
+        it.done = item
+        items.append(it)
+    fake_ev = {"type": "response." + status}
+    _check_terminal(-1, fake_ev, dict(r, output=r.get("output") or []), items)
+    return r
+
+
 def main(argv: list[str]) -> int:
     data = sys.stdin.buffer.read()
     expect: str | None = "response.completed"
