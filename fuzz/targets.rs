@@ -312,3 +312,153 @@ pub fn sse(data: &[u8]) -> Vec<Decoded> {
     }
     whole
 }
+
+// ---- Responses API ---------------------------------------------------------------------------
+
+/// What [`responses_request`] did with an input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponsesOutcome {
+    NotARequest,
+    /// Refused by the Responses or the chat translator: the parameter named.
+    Refused(Option<String>),
+    Translated {
+        endpoint: &'static str,
+        messages: usize,
+        tools: usize,
+    },
+}
+
+/// Responses request bytes → chat request → native request JSON. Never panics; the warning
+/// header is printable ASCII and valid JSON in gives valid JSON out.
+pub fn responses_request(data: &[u8], selector: usize) -> ResponsesOutcome {
+    use dashbridge::openai::responses::ResponsesRequest;
+    use dashbridge::translate::responses::request::{Opts, to_chat};
+    let Ok(req) = serde_json::from_slice::<ResponsesRequest>(data) else {
+        return ResponsesOutcome::NotARequest;
+    };
+    let opts = Opts {
+        preserve_thinking: selector & 4 != 0,
+    };
+    let converted = match to_chat(req, opts) {
+        Ok(c) => c,
+        Err(e) => return ResponsesOutcome::Refused(e.param),
+    };
+    let tools = converted.tools.0.len();
+    let mut notes = converted.notes;
+    let translated = match with_ctx(selector, |ctx| to_dashscope(converted.chat, ctx)) {
+        Ok(t) => t,
+        Err(e) => return ResponsesOutcome::Refused(e.param),
+    };
+    notes.0.extend(translated.notes.0);
+    let header = notes.header_value();
+    assert!(
+        header.chars().all(|c| c.is_ascii_graphic() || c == ' '),
+        "warning header value is not printable ASCII: {header:?}"
+    );
+    let out = to_json("the native request", &translated.body);
+    if serde_json::from_slice::<Value>(data).is_ok() {
+        assert!(
+            serde_json::from_slice::<Value>(&out).is_ok(),
+            "valid JSON in, invalid JSON out"
+        );
+    }
+    ResponsesOutcome::Translated {
+        endpoint: translated.endpoint.label(),
+        messages: translated.body.input.messages.len(),
+        tools,
+    }
+}
+
+/// What [`responses_stream`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSummary {
+    pub frames: usize,
+    pub events: usize,
+    pub items: usize,
+    pub status: &'static str,
+}
+
+/// Lines of `data` as native frames (unparsable lines skipped) through the Responses state
+/// machine; a line `!CODE` fails the stream with that code instead. Checks on every input:
+/// sequence numbers 0, 1, 2 … without gaps, `response.created` first, exactly one terminal
+/// event and it is last, one response id, every event renders to JSON whose `type` is the
+/// event name, and `output_index` never beyond the items added.
+pub fn responses_stream(data: &[u8]) -> StreamSummary {
+    use dashbridge::openai::responses::ResponsesRequest;
+    use dashbridge::translate::responses::request::{Opts, to_chat};
+    use dashbridge::translate::responses::stream::{ResponseStream, Settings, render};
+    let req: ResponsesRequest = match serde_json::from_str(
+        r#"{"model":"m","input":"x","tools":[{"type":"custom","name":"apply_patch"},
+            {"type":"namespace","name":"ns","tools":[{"type":"function","name":"f"}]}]}"#,
+    ) {
+        Ok(r) => r,
+        Err(e) => panic!("the fixed request does not parse: {e}"),
+    };
+    let converted = match to_chat(req, Opts::default()) {
+        Ok(c) => c,
+        Err(e) => panic!("the fixed request does not translate: {e:?}"),
+    };
+    let settings = Settings {
+        mirror_summary: data.len().is_multiple_of(2),
+        encrypted_reasoning: data.len().is_multiple_of(3),
+        upstream_model: "m".into(),
+    };
+    let mut m = ResponseStream::new(
+        converted.template,
+        "resp_fuzz".into(),
+        0,
+        converted.tools,
+        settings,
+    );
+    let mut events = Vec::new();
+    let mut frames = 0;
+    let mut failed = false;
+    for line in data.split(|b| *b == b'\n') {
+        if let Some(code) = line.strip_prefix(b"!") {
+            m.fail(&String::from_utf8_lossy(code), "fuzz", &mut events);
+            failed = true;
+            break;
+        }
+        if let Ok(frame) = serde_json::from_slice::<GenerationResponse>(line) {
+            frames += 1;
+            m.on_frame(frame, &mut events);
+        }
+    }
+    if !failed {
+        m.finish(&mut events);
+    }
+    let mut added = 0usize;
+    for (i, ev) in events.iter().enumerate() {
+        assert_eq!(ev.sequence_number, i as u64, "sequence gap at {i}");
+        let json: Value = match serde_json::from_str(&render(ev)) {
+            Ok(v) => v,
+            Err(e) => panic!("event {i} does not render to JSON: {e}"),
+        };
+        assert_eq!(json["type"], ev.kind);
+        let terminal = matches!(
+            ev.kind,
+            "response.completed" | "response.incomplete" | "response.failed"
+        );
+        assert_eq!(terminal, i + 1 == events.len(), "terminal event not last");
+        if i == 0 {
+            assert_eq!(ev.kind, "response.created");
+        }
+        if let Some(r) = &ev.response {
+            assert_eq!(r.id, "resp_fuzz");
+        }
+        if ev.kind == "response.output_item.added" {
+            assert_eq!(ev.output_index, Some(added));
+            added += 1;
+        } else if let Some(idx) = ev.output_index {
+            assert!(idx < added, "event for an item not added");
+        }
+    }
+    let resp = m.response();
+    assert_eq!(resp.output.len(), added);
+    StreamSummary {
+        frames,
+        events: events.len(),
+        items: added,
+        status: resp.status,
+    }
+}

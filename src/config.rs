@@ -117,6 +117,9 @@ pub struct Config {
     pub unknown_fields: UnknownPolicy,
     pub unsupported_fields: UnsupportedPolicy,
     pub budgets: EffortBudgets,
+    /// Responses API: mirror reasoning text as a `summary_text` part (with its
+    /// `reasoning_summary_*` events), for clients that show only summaries.
+    pub responses_reasoning_summary: bool,
     pub models: HashMap<String, ModelEntry>,
     /// Name prefixes → endpoint, longest match wins; exact names live in `models`.
     pub routes: Vec<(String, Endpoint)>,
@@ -213,7 +216,15 @@ struct FileConfig {
     #[serde(default)]
     routing: FileRouting,
     #[serde(default)]
+    responses: FileResponses,
+    #[serde(default)]
     models: HashMap<String, FileModel>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileResponses {
+    reasoning_summary: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -660,6 +671,10 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
             UnsupportedPolicy::Warn
         }
     };
+    let responses_reasoning_summary =
+        env_parse(env, "DASHBRIDGE_RESPONSES_REASONING_SUMMARY", errs)
+            .or(file.responses.reasoning_summary)
+            .unwrap_or(true);
     let fb = file.translate.reasoning_effort_budgets.unwrap_or_default();
     let d = EffortBudgets::default();
     let budgets = EffortBudgets {
@@ -765,6 +780,7 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
         unknown_fields,
         unsupported_fields,
         budgets,
+        responses_reasoning_summary,
         models,
         routes,
         stream_only,

@@ -718,3 +718,82 @@ proptest! {
         targets::response(&json_mutate(&files, pick, &muts));
     }
 }
+
+// ---- Responses API ---------------------------------------------------------------------------
+
+#[test]
+fn responses_seeds_translate_as_expected() {
+    use targets::ResponsesOutcome::Translated;
+    let files = corpus("responses_request");
+    let got: Vec<(String, targets::ResponsesOutcome)> = files
+        .iter()
+        .map(|(n, b)| (n.clone(), targets::responses_request(b, 0)))
+        .collect();
+    let want = |endpoint, messages, tools| Translated {
+        endpoint,
+        messages,
+        tools,
+    };
+    assert_eq!(
+        got,
+        vec![
+            ("additional-tools.json".into(), want("text", 1, 1)),
+            ("codex.json".into(), want("text", 2, 3)),
+            ("history.json".into(), want("text", 8, 2)),
+            ("media.json".into(), want("multimodal", 1, 0)),
+            ("params.json".into(), want("text", 2, 2)),
+        ]
+    );
+}
+
+#[test]
+fn responses_stream_seeds_end_as_expected() {
+    let files = corpus("responses_stream");
+    let got: Vec<(String, usize, usize, &str)> = files
+        .iter()
+        .map(|(n, b)| {
+            let s = targets::responses_stream(b);
+            (n.clone(), s.frames, s.items, s.status)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("apply-patch.txt".into(), 6, 3, "completed"),
+            ("error-in-stream.txt".into(), 2, 1, "incomplete"),
+            ("reasoning-tool-calls-stream.txt".into(), 6, 2, "completed"),
+            ("text-stream-incremental.txt".into(), 8, 1, "completed"),
+            ("tool-calls-stream.txt".into(), 3, 1, "completed"),
+        ]
+    );
+}
+
+proptest! {
+    #![proptest_config(config(1000, 0x5eed_0006))]
+    #[test]
+    fn json_mutated_responses_requests_never_panic((pick, muts) in json_mutations()) {
+        let files = corpus("responses_request");
+        let data = json_mutate(&files, pick, &muts);
+        for selector in [0, 0b1111, 32] {
+            targets::responses_request(&data, selector);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(1000, 0x5eed_0007))]
+    #[test]
+    fn mutated_responses_requests_never_panic((pick, muts) in mutations()) {
+        let files = corpus("responses_request");
+        targets::responses_request(&mutate(&files, pick, &muts), 4);
+    }
+}
+
+proptest! {
+    #![proptest_config(config(1000, 0x5eed_0008))]
+    #[test]
+    fn mutated_responses_streams_keep_the_event_rules((pick, muts) in mutations()) {
+        let files = corpus("responses_stream");
+        targets::responses_stream(&mutate(&files, pick, &muts));
+    }
+}

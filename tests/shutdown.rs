@@ -205,3 +205,41 @@ async fn idle_keep_alive_connections_do_not_hold_up_shutdown() {
         .unwrap_or(0);
     assert_eq!(n, 0);
 }
+
+#[tokio::test]
+async fn a_responses_stream_outliving_the_grace_period_ends_as_a_failed_response() {
+    let fake = FakeDashScope::start().await;
+    fake.push(Reply::sse_fixture("text-stream-incremental.sse").paced(Duration::from_millis(700)));
+    let mut cfg = gateway::config(&fake.base_url);
+    cfg.shutdown_grace = Duration::from_secs(1);
+    let mut gw = start(cfg).await;
+
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/v1/responses", gw.addr))
+        .json(&json!({"model": "qwen-plus", "input": "Hi", "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.bytes_stream();
+    let mut received = body.next().await.unwrap().unwrap().to_vec();
+    gw.shutdown();
+    let rest = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = body.next().await {
+            received.extend_from_slice(&chunk.unwrap());
+        }
+        received
+    })
+    .await
+    .expect("the stream is ended by the grace deadline");
+    let text = String::from_utf8(rest).unwrap();
+    let events = common::responses_check::parse_sse(&text).unwrap();
+    let last = common::responses_check::check_events(&events).unwrap();
+    assert_eq!(last["status"], "failed");
+    assert_eq!(last["error"]["code"], "server_error");
+    assert_eq!(last["error"]["message"], "the gateway is shutting down");
+    let res = tokio::time::timeout(Duration::from_secs(10), &mut gw.task)
+        .await
+        .expect("serve returns after the grace period");
+    res.unwrap().unwrap();
+}

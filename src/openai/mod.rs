@@ -3,6 +3,7 @@
 mod error;
 pub mod request;
 mod response;
+pub mod responses;
 
 pub use error::{ErrorBody, ErrorObject};
 pub use request::{

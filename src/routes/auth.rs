@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, header};
 use subtle::ConstantTimeEq;
 
 use crate::error::ProxyError;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The request passed the client-key check. Carries the client's `Authorization` header for
 /// pass-through mode (no server key configured).

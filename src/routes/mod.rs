@@ -1,9 +1,17 @@
 //! The routes: `/v1/chat/completions`, `/v1/models`, health, metrics, and JSON 404/405s.
+//!
+//! Shared by every API route: [`extract`] (the JSON body and the concurrency slot), [`sse`]
+//! (the streaming driver), [`observe`] (the request metric and the one error log line), with
+//! [`crate::routing`] and [`crate::upstream::call`] below them.
 
 mod auth;
 mod chat;
+pub mod extract;
 mod health;
 mod models;
+pub mod observe;
+mod responses;
+pub mod sse;
 
 use axum::Router;
 use axum::http::{StatusCode, Uri};
@@ -11,11 +19,24 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 
 use crate::error::ProxyError;
-use crate::server::{AppState, not_found};
+use crate::server::not_found;
+use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
+/// The router with its state. API routes are wrapped in [`observe::observe`] with their
+/// metric label.
+pub fn routes(state: AppState) -> Router {
+    let observed = |route: &'static str| {
+        axum::middleware::from_fn_with_state((state.clone(), route), observe::observe)
+    };
     Router::new()
-        .route("/v1/chat/completions", post(chat::chat_completions))
+        .route(
+            "/v1/chat/completions",
+            post(chat::chat_completions).layer(observed("chat")),
+        )
+        .route(
+            "/v1/responses",
+            post(responses::create).layer(observed("responses")),
+        )
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::get))
         .route("/healthz", get(health::live))
@@ -31,4 +52,5 @@ pub fn routes() -> Router<AppState> {
             }
             .into_response()
         })
+        .with_state(state)
 }

@@ -8,6 +8,7 @@ pub mod aggregate;
 pub mod error;
 pub mod request;
 pub mod response;
+pub mod responses;
 pub mod stream;
 
 use std::fmt;

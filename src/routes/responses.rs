@@ -1,0 +1,337 @@
+//! `POST /v1/responses`: the Responses API on the same machinery as chat.
+//!
+//! extract → Responses → chat request → native request → resolve the model → open the upstream
+//! call (retries, endpoint and stream switches, first frame checked) → respond: one response
+//! object (a JSON answer, or a streamed upstream assembled), or the event stream of the state
+//! machine. Errors before the first frame are HTTP errors with the Responses codes; after it,
+//! the state machine ends the stream (`response.incomplete` / `response.failed`).
+
+use std::collections::VecDeque;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{Stream, StreamExt};
+
+use super::auth::Authorized;
+use super::chat::{Body, ctx, passthrough};
+use super::extract::{OpenAiJson, Slot};
+use super::observe::Observed;
+use super::sse::{self, Driver, Rendered};
+use crate::dashscope::GenerationResponse;
+use crate::error::ProxyError;
+use crate::metrics;
+use crate::openai::responses::{self as rs, ResponsesRequest, StreamEvent};
+use crate::routing;
+use crate::shutdown::Drain;
+use crate::state::AppState;
+use crate::translate::request as treq;
+use crate::translate::responses::request::{Opts, to_chat};
+use crate::translate::responses::responses_error;
+use crate::translate::responses::stream::{ResponseStream, Settings, render};
+use crate::upstream::{self, Failure, Frames, Opened, Target};
+
+pub async fn create(
+    Authorized(auth): Authorized,
+    slot: Slot,
+    observed: Observed,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    OpenAiJson(req): OpenAiJson<ResponsesRequest>,
+) -> Result<Response, ProxyError> {
+    let model = req.model.clone().unwrap_or_default();
+    let route = routing::resolve(&state.cfg, &state.learned, &model);
+    observed.model(&route.model);
+    let opts = Opts {
+        preserve_thinking: route.entry.is_some_and(|e| e.preserve_thinking),
+    };
+    let mut converted = to_chat(req, opts)?;
+    route.check_key(auth.as_ref())?;
+    let translated = treq::to_dashscope(std::mem::take(&mut converted.chat), &ctx(&route, &state))?;
+    let mut notes = std::mem::take(&mut converted.notes);
+    notes.0.extend(translated.notes.0);
+    for note in &notes.0 {
+        tracing::warn!(model = %route.model, note = %note, "request adjusted");
+    }
+    let passthrough = passthrough(&headers);
+    let stream = route.stream_upstream(converted.stream, translated.thinking);
+    let target = Target::Generation(translated.endpoint);
+    let plan = route.plan(&state, target, stream, auth.as_ref(), &passthrough);
+    observed.endpoint(target.label());
+    let started = Instant::now();
+    let mut body = Body::new(translated.body, translated.endpoint);
+    let (opened, sent) = upstream::open::<GenerationResponse>(&plan, |t, s| body.render(t, s))
+        .await
+        .map_err(responses_http_error)?;
+    observed.endpoint(sent.target.label());
+    route.learn(&state.learned, &plan, &sent);
+
+    let (first_id, header_id) = match &opened {
+        Opened::Json { answer, request_id }
+        | Opened::Stream {
+            first: answer,
+            request_id,
+            ..
+        } => (answer.request_id.clone(), request_id.clone()),
+    };
+    let request_id = first_id.or(header_id);
+    observed.request_id(request_id.as_deref());
+    let machine = ResponseStream::new(
+        converted.template,
+        response_id(request_id.as_deref()),
+        now(),
+        converted.tools,
+        Settings {
+            mirror_summary: state.cfg.responses_reasoning_summary,
+            encrypted_reasoning: converted.encrypted_reasoning,
+            upstream_model: route.target.clone(),
+        },
+    );
+    let mut resp = match opened {
+        Opened::Json { answer, .. } => object(
+            assemble(machine, answer, Box::pin(futures_util::stream::empty())).await?,
+            &state,
+        ),
+        Opened::Stream { first, frames, .. } if converted.stream => {
+            let driver = Driver {
+                drain: state.drain.clone(),
+                endpoint: sent.target.label(),
+                started,
+                log_content: state.cfg.log_content,
+                error_event,
+                hold: Some(Box::new(slot)),
+            };
+            sse::respond(events(machine, first, frames, state.drain.clone()), driver)
+        }
+        Opened::Stream { first, frames, .. } => {
+            object(assemble(machine, first, frames).await?, &state)
+        }
+    };
+    if let Some(w) = (!notes.is_empty())
+        .then(|| HeaderValue::from_str(&notes.header_value()).ok())
+        .flatten()
+    {
+        resp.headers_mut().insert("x-dashbridge-warning", w);
+    }
+    Ok(resp)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `resp_` + 32 hex: DashScope's request id (a UUID) without its dashes, else a fresh one.
+fn response_id(request_id: Option<&str>) -> String {
+    let hex: String = request_id
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .collect();
+    if hex.len() == 32 {
+        format!("resp_{}", hex.to_ascii_lowercase())
+    } else {
+        format!("resp_{}", uuid::Uuid::new_v4().simple())
+    }
+}
+
+/// An error before anything was written, with the codes Responses clients classify; a 429
+/// always carries the `Retry-After` its message quotes.
+fn responses_http_error(e: ProxyError) -> ProxyError {
+    match e {
+        ProxyError::Upstream {
+            mut mapped,
+            retry_after,
+        } => {
+            let secs = retry_after
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            responses_error(&mut mapped, secs);
+            let retry_after = match (mapped.status, retry_after) {
+                (429, None) if mapped.code == "rate_limit_exceeded" => {
+                    Some(HeaderValue::from_static("1"))
+                }
+                (_, r) => r,
+            };
+            ProxyError::Upstream {
+                mapped,
+                retry_after,
+            }
+        }
+        other => other,
+    }
+}
+
+/// The response object as the JSON answer.
+fn object(r: rs::Response, state: &AppState) -> Response {
+    if let Some(u) = &r.usage {
+        metrics::record_tokens(&r.model, u.input_tokens, u.output_tokens);
+    }
+    match serde_json::to_vec(&r) {
+        Ok(body) => {
+            if state.cfg.log_content {
+                tracing::info!(response = %String::from_utf8_lossy(&body), "content");
+            }
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response()
+        }
+        Err(e) => ProxyError::Internal(format!("serializing a response: {e}")).into_response(),
+    }
+}
+
+/// Run every frame through the state machine, without sending events: the non-stream answer.
+/// A failure before the end is an HTTP error (nothing was written); output moderation and a
+/// `length` finish are answers (`incomplete`).
+async fn assemble(
+    mut machine: ResponseStream,
+    first: GenerationResponse,
+    mut frames: Frames<GenerationResponse>,
+) -> Result<rs::Response, ProxyError> {
+    let mut sink = Vec::new();
+    machine.on_frame(first, &mut sink);
+    while let Some(frame) = frames.next().await {
+        sink.clear();
+        match frame {
+            Ok(f) => machine.on_frame(f, &mut sink),
+            Err(f) => {
+                if let Some(m) = f.mapped().filter(|m| m.code == "content_filter") {
+                    machine.fail_upstream(m, &mut sink);
+                    return Ok(machine.into_response());
+                }
+                return Err(responses_http_error(ProxyError::from(f)));
+            }
+        }
+    }
+    sink.clear();
+    if machine.finish(&mut sink) == crate::translate::responses::stream::Outcome::Failed {
+        return Err(ProxyError::BadUpstream(
+            "the upstream stream ended before the model finished".into(),
+        ));
+    }
+    Ok(machine.into_response())
+}
+
+fn rendered(ev: &StreamEvent) -> Rendered {
+    Rendered {
+        event: Some(ev.kind),
+        data: render(ev),
+    }
+}
+
+/// The driver's fallback for an error it raises itself; the state machine ends every stream
+/// before that can happen, so this is a last resort in the documented `error` event shape.
+fn error_event(e: &ProxyError) -> Rendered {
+    let body = e.body().error;
+    Rendered {
+        event: Some("error"),
+        data: serde_json::json!({
+            "type": "error",
+            "code": body.code,
+            "message": body.message,
+            "param": body.param,
+        })
+        .to_string(),
+    }
+}
+
+/// Upstream frames → rendered Responses events, ending with the terminal event.
+fn events(
+    machine: ResponseStream,
+    first: GenerationResponse,
+    frames: Frames<GenerationResponse>,
+    drain: Drain,
+) -> impl Stream<Item = Result<Rendered, ProxyError>> + Send + 'static {
+    let state = Events {
+        machine,
+        first: Some(first),
+        frames,
+        queue: VecDeque::new(),
+        scratch: Vec::new(),
+        drain,
+        done: false,
+    };
+    futures_util::stream::unfold(
+        state,
+        |mut s| async move { s.next().await.map(|ev| (ev, s)) },
+    )
+}
+
+struct Events {
+    machine: ResponseStream,
+    first: Option<GenerationResponse>,
+    frames: Frames<GenerationResponse>,
+    queue: VecDeque<Rendered>,
+    scratch: Vec<StreamEvent>,
+    drain: Drain,
+    done: bool,
+}
+
+impl Events {
+    async fn next(&mut self) -> Option<Result<Rendered, ProxyError>> {
+        loop {
+            if let Some(ev) = self.queue.pop_front() {
+                return Some(Ok(ev));
+            }
+            if self.done {
+                return None;
+            }
+            let polled = match self.first.take() {
+                Some(first) => Some(Some(Ok(first))),
+                None => tokio::select! {
+                    biased;
+                    f = self.frames.next() => Some(f),
+                    () = self.drain.expired() => None,
+                },
+            };
+            match polled {
+                None => {
+                    self.done = true;
+                    self.machine.fail(
+                        "server_error",
+                        "the gateway is shutting down",
+                        &mut self.scratch,
+                    );
+                }
+                Some(Some(Ok(frame))) => self.machine.on_frame(frame, &mut self.scratch),
+                Some(Some(Err(f))) => {
+                    self.done = true;
+                    self.mid_stream_failure(f);
+                }
+                Some(None) => {
+                    self.done = true;
+                    self.machine.finish(&mut self.scratch);
+                    let u = self.machine.usage();
+                    let model = self.machine.response().model.clone();
+                    metrics::record_tokens(&model, u.input_tokens, u.output_tokens);
+                }
+            }
+            for ev in self.scratch.drain(..) {
+                self.queue.push_back(rendered(&ev));
+            }
+        }
+    }
+
+    fn mid_stream_failure(&mut self, f: Failure) {
+        match f.mapped() {
+            Some(m) => {
+                tracing::warn!(code = %m.code, "stream ended with an upstream error");
+                self.machine.fail_upstream(m, &mut self.scratch);
+            }
+            None => {
+                let e = ProxyError::from(f);
+                tracing::warn!(error = %e, "stream ended with an error");
+                let message = e.body().error.message;
+                self.machine
+                    .fail("server_error", &message, &mut self.scratch);
+            }
+        }
+    }
+}
