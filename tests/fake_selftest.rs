@@ -8,8 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::fake::{
-    CALL_TOOL_ID, CALL_TOOL_REQUEST_ID, FakeDashScope, MM_PATH, Reply, SCENARIOS, TEXT_PATH,
-    ToolTurn, call_tool_turn, fixture, split_events,
+    CALL_TOOL_ANSWER_REQUEST_ID, CALL_TOOL_ID, CALL_TOOL_REQUEST_ID, FakeDashScope, MM_PATH, Reply,
+    SCENARIOS, TEXT_PATH, ToolTurn, call_tool_turn, fixture, split_events,
 };
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -644,6 +644,7 @@ async fn call_tool_scenario_calls_then_answers_from_the_tool_message() {
             }
         };
         assert_eq!(text(&choice["message"]["content"]), answer);
+        assert_eq!(v["request_id"], CALL_TOOL_ANSWER_REQUEST_ID);
         let resp = post(&client, &fake, path, &second, true).await;
         let frames = sse_payloads(&resp.text().await.unwrap());
         assert_eq!(frames.len(), 4, "{model}");

@@ -1234,8 +1234,10 @@ fn echo(shared: &Arc<Shared>, multimodal: bool, streaming: bool, body: &Value) -
 
 /// Tool call id of every `call-tool` call.
 pub const CALL_TOOL_ID: &str = "call_fa4e0c1d2b3a49f8a7c6d5e4";
-/// Request id of every `call-tool` reply.
+/// Request id of the `call-tool` replies that call the tool.
 pub const CALL_TOOL_REQUEST_ID: &str = "ca11ca11-7001-9a2b-8c3d-4e5f6a7b8c9d";
+/// Request id of the `call-tool` replies that answer (each real call has its own request id).
+pub const CALL_TOOL_ANSWER_REQUEST_ID: &str = "ca11ca11-7002-9a2b-8c3d-4e5f6a7b8c9d";
 /// The `call-tool` answer is this prefix followed by the last tool message's content.
 pub const CALL_TOOL_ANSWER_PREFIX: &str = "The tool returned: ";
 
@@ -1331,11 +1333,15 @@ fn call_tool(shared: &Arc<Shared>, multimodal: bool, streaming: bool, body: &Val
         }
     };
     let input_tokens = 50;
+    let request_id = match turn {
+        ToolTurn::Call { .. } => CALL_TOOL_REQUEST_ID,
+        ToolTurn::Answer(_) => CALL_TOOL_ANSWER_REQUEST_ID,
+    };
     let frame = |message: Value, finish: &str, output_tokens: u64| {
         json!({
             "output": {"choices": [{"message": message, "finish_reason": finish}]},
             "usage": usage(input_tokens, output_tokens),
-            "request_id": CALL_TOOL_REQUEST_ID
+            "request_id": request_id
         })
     };
     let call = |id: &str, name: Option<&str>, args: &str| {

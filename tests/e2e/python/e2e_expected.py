@@ -156,7 +156,8 @@ WEATHER_RESPONSES_TOOL = {
 # scenario:call-tool NAME {JSON} (tests/common/fake.rs): a native tool call on the first turn,
 # then "The tool returned: " + the tool output once a tool message follows the user message.
 CALL_TOOL_ID = "call_fa4e0c1d2b3a49f8a7c6d5e4"
-CALL_TOOL_REQUEST_ID = "ca11ca11-7001-9a2b-8c3d-4e5f6a7b8c9d"
+CALL_TOOL_REQUEST_ID = "ca11ca11-7001-9a2b-8c3d-4e5f6a7b8c9d"  # the turn that calls the tool
+CALL_TOOL_ANSWER_REQUEST_ID = "ca11ca11-7002-9a2b-8c3d-4e5f6a7b8c9d"  # the turn that answers
 CALL_TOOL_ANSWER_PREFIX = "The tool returned: "
 CALL_TOOL_USAGE = (50, 0, 12, 0, 62)
 CALL_TOOL_ANSWER_USAGE = (50, 0, 9, 0, 59)
