@@ -4,8 +4,12 @@
 # non-root container image.
 #
 #   docker build -t dashbridge:local .
-#   docker run --rm -p 8080:8080 --stop-timeout 35 \
-#       -e DASHSCOPE_API_KEY dashbridge:local
+#   docker run --rm -p 127.0.0.1:8080:8080 --stop-timeout 35 \
+#       -e DASHSCOPE_API_KEY -e DASHBRIDGE_API_KEYS=<client key> dashbridge:local
+#
+# The image listens on 0.0.0.0: with the server-held DASHSCOPE_API_KEY it
+# refuses to start (exit 64) without client keys (DASHBRIDGE_API_KEYS), unless
+# DASHBRIDGE_ALLOW_ANONYMOUS=true says an open gateway is meant.
 #
 # `--stop-timeout 35` (or `stop_grace_period: 35s` in compose): Docker's
 # default is 10 s before SIGKILL, shorter than the binary's drain window
@@ -57,6 +61,7 @@ LABEL org.opencontainers.image.title="dashbridge" \
 COPY --from=builder /build/target/release/dashbridge /usr/local/bin/dashbridge
 COPY config/dashbridge.toml /etc/dashbridge/dashbridge.toml
 
+# 0.0.0.0 (the binary's own default is 127.0.0.1): see the note at the top.
 ENV DASHBRIDGE_LISTEN=0.0.0.0:8080 \
     DASHBRIDGE_CONFIG=/etc/dashbridge/dashbridge.toml \
     DASHBRIDGE_LOG_FORMAT=json

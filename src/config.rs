@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::dashscope::Endpoint;
-use crate::translate::request::{EffortBudgets, UnknownPolicy, UnsupportedPolicy};
+use crate::policy::{EffortBudgets, UnknownPolicy, UnsupportedPolicy};
 
 /// Where environment variables come from: the process in production, a map in tests.
 pub trait EnvSource {
@@ -105,11 +105,15 @@ pub struct Config {
     /// Longest `Retry-After` we wait for; a longer one is passed to the client instead.
     pub retry_after_cap: Duration,
     pub max_body_bytes: usize,
+    /// Request-body bytes held in memory at once, over all requests (a semaphore of bytes).
+    pub body_budget_bytes: usize,
     pub max_concurrency: usize,
     pub max_connections: usize,
     pub request_read_timeout: Duration,
     pub shutdown_grace: Duration,
     pub client_keys: Vec<Secret>,
+    /// Serve without client keys on a non-loopback address although a server key is held.
+    pub allow_anonymous: bool,
     pub log_format: LogFormat,
     pub log_content: bool,
     /// One INFO "request finished" line per request (status, duration).
@@ -128,6 +132,9 @@ pub struct Config {
     /// Extra names for `GET /v1/models` beyond the configured models.
     pub listed_models: Vec<String>,
 }
+
+/// Largest request-bytes budget (what a `tokio` semaphore can count).
+pub const MAX_BUDGET: usize = usize::MAX >> 4;
 
 pub const DEFAULT_UPSTREAM: &str = "https://dashscope.aliyuncs.com";
 
@@ -233,11 +240,11 @@ struct FileUpstream {
     base_url: Option<String>,
     region: Option<String>,
     workspace: Option<String>,
-    timeout_secs: Option<u64>,
-    connect_timeout_secs: Option<u64>,
+    timeout_secs: Option<f64>,
+    connect_timeout_secs: Option<f64>,
     retries: Option<u32>,
     retry_base_ms: Option<u64>,
-    retry_after_cap_secs: Option<u64>,
+    retry_after_cap_secs: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -254,10 +261,11 @@ struct FileNamedUpstream {
 #[serde(deny_unknown_fields)]
 struct FileServer {
     max_body_bytes: Option<usize>,
+    body_budget_bytes: Option<usize>,
     max_concurrency: Option<usize>,
     max_connections: Option<usize>,
-    request_read_timeout_secs: Option<u64>,
-    shutdown_grace_secs: Option<u64>,
+    request_read_timeout_secs: Option<f64>,
+    shutdown_grace_secs: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -265,6 +273,8 @@ struct FileServer {
 struct FileAuth {
     /// A file with one client key per line (blank lines and `#` comments ignored).
     api_keys_file: Option<String>,
+    /// Knowingly serve without client keys on a non-loopback address with a server-held key.
+    allow_anonymous: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -294,6 +304,8 @@ struct FileBudgets {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileRouting {
+    /// `false`: the prefix lists below replace the shipped ones instead of extending them.
+    shipped_defaults: Option<bool>,
     multimodal_prefixes: Option<Vec<String>>,
     text_prefixes: Option<Vec<String>>,
     stream_only_prefixes: Option<Vec<String>>,
@@ -421,6 +433,14 @@ impl Config {
             .any(|p| model.starts_with(p.as_str()))
     }
 
+    /// Serving a server-held key to anyone who reaches a non-loopback address (only possible
+    /// with `allow_anonymous`): worth a warning at start-up.
+    pub fn anonymous_relay(&self) -> bool {
+        let key_held =
+            self.upstream.api_key.is_some() || self.upstreams.values().any(|u| u.api_key.is_some());
+        key_held && self.client_keys.is_empty() && !self.listen.ip().is_loopback()
+    }
+
     /// A printable summary of the effective configuration (secrets redacted).
     pub fn summary(&self) -> String {
         format!("{self:#?}")
@@ -458,11 +478,132 @@ fn env_parse<T: std::str::FromStr>(
     }
 }
 
-fn positive_secs(name: &str, v: u64, errs: &mut Vec<String>) -> Duration {
-    if v == 0 {
+/// Longest duration setting accepted (a larger one is surely a unit mistake).
+const MAX_SECS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// A duration given in seconds, fractions allowed (`2.5`); `positive` refuses 0.
+fn secs(name: &str, v: f64, positive: bool, errs: &mut Vec<String>) -> Duration {
+    if !(0.0..=MAX_SECS).contains(&v) {
+        errs.push(format!(
+            "{name}: {v} is not a number of seconds from 0 to {MAX_SECS} (fractions allowed, e.g. 2.5)"
+        ));
+        return Duration::from_secs(1);
+    }
+    let d = Duration::from_secs_f64(v);
+    if positive && d.is_zero() {
         errs.push(format!("{name} must be greater than 0"));
     }
-    Duration::from_secs(v)
+    d
+}
+
+/// A value sent in an HTTP header (a key after `Bearer `, a workspace id): trimmed, and refused
+/// naming `name` (never the value) when empty or holding anything but printable ASCII without
+/// spaces, which no header can carry (a pasted line break, a non-breaking space, …).
+fn header_token(name: &str, raw: &str, errs: &mut Vec<String>) -> Option<String> {
+    let v = raw.trim();
+    if v.is_empty() {
+        errs.push(format!("{name} is blank (only whitespace)"));
+        return None;
+    }
+    if let Some((i, c)) = v.char_indices().find(|(_, c)| !c.is_ascii_graphic()) {
+        let what = if c.is_whitespace() {
+            "whitespace"
+        } else if c.is_ascii_control() {
+            "a control character"
+        } else {
+            "a non-ASCII character"
+        };
+        errs.push(format!(
+            "{name} contains {what} at byte {i}: it is sent in an HTTP header and must be \
+             printable ASCII without spaces"
+        ));
+        return None;
+    }
+    Some(v.to_owned())
+}
+
+/// The rule for a named upstream's key (`upstreams.NAME.api_key_env`). DashScope keys are
+/// regional, so a named upstream never falls back to `DASHSCOPE_API_KEY` silently: with a
+/// server-held key it must name its variable (`api_key_env = "DASHSCOPE_API_KEY"` reuses the
+/// default key knowingly); in pass-through mode it forwards the client's key like the default.
+fn named_upstream_key(
+    name: &str,
+    api_key_env: Option<String>,
+    default_key: Option<&Secret>,
+    env: &dyn EnvSource,
+    errs: &mut Vec<String>,
+) -> Option<Secret> {
+    let Some(var) = api_key_env else {
+        if default_key.is_some() {
+            errs.push(format!(
+                "upstreams.{name}: no api_key_env; DashScope keys are regional and \
+                 DASHSCOPE_API_KEY is not reused for another upstream silently: set \
+                 api_key_env = \"VAR\" (api_key_env = \"DASHSCOPE_API_KEY\" to reuse it knowingly)"
+            ));
+        }
+        return None;
+    };
+    let var = var.trim();
+    if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        errs.push(format!(
+            "upstreams.{name}.api_key_env: '{var}' is not an environment variable name"
+        ));
+        return None;
+    }
+    match env.get(var) {
+        Some(k) => header_token(&format!("{var} (upstreams.{name}.api_key_env)"), &k, errs)
+            .map(Secret::new),
+        None => {
+            errs.push(format!(
+                "upstreams.{name}.api_key_env: environment variable {var} is not set"
+            ));
+            None
+        }
+    }
+}
+
+/// Client keys: `DASHBRIDGE_API_KEYS` (comma-separated) plus `auth.api_keys_file` (one per
+/// line, `#` comments), each trimmed and checked like any header value.
+fn client_keys(env: &dyn EnvSource, file: Option<String>, errs: &mut Vec<String>) -> Vec<Secret> {
+    let mut keys = Vec::new();
+    if let Some(v) = env.get("DASHBRIDGE_API_KEYS") {
+        for (i, k) in v
+            .split(',')
+            .enumerate()
+            .filter(|(_, k)| !k.trim().is_empty())
+        {
+            let name = format!("DASHBRIDGE_API_KEYS (key {})", i + 1);
+            keys.extend(header_token(&name, k, errs).map(Secret::new));
+        }
+    }
+    if let Some(path) = env.get("DASHBRIDGE_API_KEYS_FILE").or(file) {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                for (n, line) in text.lines().enumerate() {
+                    let l = line.trim();
+                    if l.is_empty() || l.starts_with('#') {
+                        continue;
+                    }
+                    let name = format!("auth.api_keys_file {path} (line {})", n + 1);
+                    keys.extend(header_token(&name, l, errs).map(Secret::new));
+                }
+            }
+            Err(e) => errs.push(format!(
+                "auth.api_keys_file / DASHBRIDGE_API_KEYS_FILE {path}: {e}"
+            )),
+        }
+    }
+    keys
+}
+
+/// A prefix list: the shipped one extended by the file's, or the file's alone when
+/// `routing.shipped_defaults = false`.
+fn prefixes(shipped: &[&str], keep_shipped: bool, extra: Option<Vec<String>>) -> Vec<String> {
+    let base = shipped
+        .iter()
+        .filter(|_| keep_shipped)
+        .map(|s| (*s).to_owned());
+    base.chain(extra.unwrap_or_default()).collect()
 }
 
 fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Config {
@@ -470,12 +611,12 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
     let listen_raw = env
         .get("DASHBRIDGE_LISTEN")
         .or(file.listen)
-        .unwrap_or_else(|| "0.0.0.0:8080".into());
-    let listen = listen_raw.parse().unwrap_or_else(|_| {
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let listen = listen_raw.trim().parse().unwrap_or_else(|_| {
         errs.push(format!(
-            "DASHBRIDGE_LISTEN / listen: '{listen_raw}' is not an address like 0.0.0.0:8080"
+            "DASHBRIDGE_LISTEN / listen: '{listen_raw}' is not an address like 127.0.0.1:8080"
         ));
-        SocketAddr::from(([0, 0, 0, 0], 8080))
+        SocketAddr::from(([127, 0, 0, 1], 8080))
     });
 
     // default upstream
@@ -498,10 +639,20 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
         },
         (None, None, None) => DEFAULT_UPSTREAM.to_owned(),
     };
+    let workspace = match env.get("DASHSCOPE_WORKSPACE") {
+        Some(w) => header_token("DASHSCOPE_WORKSPACE", &w, errs),
+        None => file
+            .upstream
+            .workspace
+            .and_then(|w| header_token("upstream.workspace", &w, errs)),
+    };
     let upstream = Upstream {
         base_url,
-        api_key: env.get("DASHSCOPE_API_KEY").map(Secret::new),
-        workspace: env.get("DASHSCOPE_WORKSPACE").or(file.upstream.workspace),
+        api_key: env
+            .get("DASHSCOPE_API_KEY")
+            .and_then(|k| header_token("DASHSCOPE_API_KEY", &k, errs))
+            .map(Secret::new),
+        workspace,
     };
 
     let mut upstreams = HashMap::new();
@@ -517,34 +668,27 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
             },
             (None, None) => upstream.base_url.clone(),
         };
-        let api_key = match u.api_key_env {
-            Some(var) => match env.get(&var) {
-                Some(k) => Some(Secret::new(k)),
-                None => {
-                    errs.push(format!(
-                        "upstreams.{name}.api_key_env: environment variable {var} is not set"
-                    ));
-                    None
-                }
-            },
-            None => upstream.api_key.clone(),
-        };
+        let api_key =
+            named_upstream_key(&name, u.api_key_env, upstream.api_key.as_ref(), env, errs);
+        let workspace = u
+            .workspace
+            .and_then(|w| header_token(&format!("upstreams.{name}.workspace"), &w, errs));
         upstreams.insert(
             name,
             Upstream {
                 base_url,
                 api_key,
-                workspace: u.workspace,
+                workspace,
             },
         );
     }
 
     let timeout = env_parse(env, "DASHBRIDGE_UPSTREAM_TIMEOUT_SECS", errs)
         .or(file.upstream.timeout_secs)
-        .unwrap_or(300);
+        .unwrap_or(300.0);
     let connect = env_parse(env, "DASHBRIDGE_CONNECT_TIMEOUT_SECS", errs)
         .or(file.upstream.connect_timeout_secs)
-        .unwrap_or(5);
+        .unwrap_or(5.0);
     let retries = env_parse(env, "DASHBRIDGE_UPSTREAM_RETRIES", errs)
         .or(file.upstream.retries)
         .unwrap_or(2);
@@ -556,13 +700,24 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
     let retry_base_ms = env_parse(env, "DASHBRIDGE_RETRY_BASE_MS", errs)
         .or(file.upstream.retry_base_ms)
         .unwrap_or(250);
-    let retry_after_cap = file.upstream.retry_after_cap_secs.unwrap_or(30);
+    let retry_after_cap = file.upstream.retry_after_cap_secs.unwrap_or(30.0);
 
     let max_body_bytes = env_parse(env, "DASHBRIDGE_MAX_BODY_BYTES", errs)
         .or(file.server.max_body_bytes)
         .unwrap_or(20 * 1024 * 1024);
     if max_body_bytes < 1024 {
         errs.push("DASHBRIDGE_MAX_BODY_BYTES / server.max_body_bytes must be at least 1024".into());
+    }
+    let body_budget_bytes = env_parse(env, "DASHBRIDGE_BODY_BUDGET_BYTES", errs)
+        .or(file.server.body_budget_bytes)
+        .unwrap_or(128 * 1024 * 1024)
+        .min(MAX_BUDGET);
+    if body_budget_bytes < max_body_bytes {
+        errs.push(format!(
+            "DASHBRIDGE_BODY_BUDGET_BYTES / server.body_budget_bytes ({body_budget_bytes}) must be \
+             at least DASHBRIDGE_MAX_BODY_BYTES / server.max_body_bytes ({max_body_bytes}), or \
+             no request of the largest allowed size could ever be read"
+        ));
     }
     let max_concurrency = env_parse(env, "DASHBRIDGE_MAX_CONCURRENCY", errs)
         .or(file.server.max_concurrency)
@@ -582,39 +737,28 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
     }
     let read_timeout = env_parse(env, "DASHBRIDGE_REQUEST_READ_TIMEOUT_SECS", errs)
         .or(file.server.request_read_timeout_secs)
-        .unwrap_or(30);
+        .unwrap_or(30.0);
     let grace = env_parse(env, "DASHBRIDGE_SHUTDOWN_GRACE_SECS", errs)
         .or(file.server.shutdown_grace_secs)
-        .unwrap_or(30);
+        .unwrap_or(30.0);
 
-    let mut client_keys: Vec<Secret> = env
-        .get("DASHBRIDGE_API_KEYS")
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|k| !k.is_empty())
-                .map(Secret::new)
-                .collect()
-        })
-        .unwrap_or_default();
-    if let Some(path) = env
-        .get("DASHBRIDGE_API_KEYS_FILE")
-        .or(file.auth.api_keys_file)
-    {
-        match std::fs::read_to_string(&path) {
-            Ok(text) => client_keys.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .map(Secret::new),
-            ),
-            Err(e) => errs.push(format!(
-                "auth.api_keys_file / DASHBRIDGE_API_KEYS_FILE {path}: {e}"
-            )),
-        }
+    let client_keys = client_keys(env, file.auth.api_keys_file, errs);
+    let allow_anonymous = env_parse(env, "DASHBRIDGE_ALLOW_ANONYMOUS", errs)
+        .or(file.auth.allow_anonymous)
+        .unwrap_or(false);
+    let server_key_held =
+        upstream.api_key.is_some() || upstreams.values().any(|u| u.api_key.is_some());
+    if server_key_held && client_keys.is_empty() && !listen.ip().is_loopback() && !allow_anonymous {
+        errs.push(format!(
+            "open relay refused: the gateway holds a DashScope key (DASHSCOPE_API_KEY or an \
+             api_key_env), no client keys are set and it would listen on {listen}, which is not \
+             a loopback address, so anyone who reaches the port spends that key. Fix: set \
+             DASHBRIDGE_API_KEYS (or auth.api_keys_file), or listen on 127.0.0.1 \
+             (DASHBRIDGE_LISTEN), or set DASHBRIDGE_ALLOW_ANONYMOUS=true to serve anonymously \
+             on purpose"
+        ));
     }
-
-    if !client_keys.is_empty() && upstream.api_key.is_none() {
+    if !client_keys.is_empty() && env.get("DASHSCOPE_API_KEY").is_none() {
         errs.push(
             "DASHBRIDGE_API_KEYS / auth.api_keys_file need DASHSCOPE_API_KEY: with client keys the \
              gateway must hold the DashScope key (a client's gateway key is never forwarded)"
@@ -683,31 +827,25 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
         high: fb.high.unwrap_or(d.high),
     };
 
-    let mut routes: Vec<(String, Endpoint)> = file
-        .routing
-        .multimodal_prefixes
-        .unwrap_or_else(|| {
-            DEFAULT_MULTIMODAL_PREFIXES
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect()
-        })
-        .into_iter()
-        .map(|p| (p, Endpoint::Multimodal))
-        .collect();
+    let shipped = file.routing.shipped_defaults.unwrap_or(true);
+    let mut routes: Vec<(String, Endpoint)> = prefixes(
+        DEFAULT_MULTIMODAL_PREFIXES,
+        shipped,
+        file.routing.multimodal_prefixes,
+    )
+    .into_iter()
+    .map(|p| (p, Endpoint::Multimodal))
+    .collect();
     routes.extend(
-        file.routing
-            .text_prefixes
-            .unwrap_or_default()
+        prefixes(&[], shipped, file.routing.text_prefixes)
             .into_iter()
             .map(|p| (p, Endpoint::Text)),
     );
-    let stream_only = file.routing.stream_only_prefixes.unwrap_or_else(|| {
-        DEFAULT_STREAM_ONLY_PREFIXES
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect()
-    });
+    let stream_only = prefixes(
+        DEFAULT_STREAM_ONLY_PREFIXES,
+        shipped,
+        file.routing.stream_only_prefixes,
+    );
 
     let mut models = HashMap::new();
     for (name, m) in file.models {
@@ -759,21 +897,44 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
         listen,
         upstream,
         upstreams,
-        upstream_timeout: positive_secs("DASHBRIDGE_UPSTREAM_TIMEOUT_SECS", timeout, errs),
-        connect_timeout: positive_secs("DASHBRIDGE_CONNECT_TIMEOUT_SECS", connect, errs),
-        retries,
-        retry_base: Duration::from_millis(retry_base_ms),
-        retry_after_cap: Duration::from_secs(retry_after_cap),
-        max_body_bytes,
-        max_concurrency,
-        max_connections,
-        request_read_timeout: positive_secs(
-            "DASHBRIDGE_REQUEST_READ_TIMEOUT_SECS",
-            read_timeout,
+        upstream_timeout: secs(
+            "DASHBRIDGE_UPSTREAM_TIMEOUT_SECS / upstream.timeout_secs",
+            timeout,
+            true,
             errs,
         ),
-        shutdown_grace: Duration::from_secs(grace),
+        connect_timeout: secs(
+            "DASHBRIDGE_CONNECT_TIMEOUT_SECS / upstream.connect_timeout_secs",
+            connect,
+            true,
+            errs,
+        ),
+        retries,
+        retry_base: Duration::from_millis(retry_base_ms),
+        retry_after_cap: secs(
+            "upstream.retry_after_cap_secs",
+            retry_after_cap,
+            false,
+            errs,
+        ),
+        max_body_bytes,
+        body_budget_bytes,
+        max_concurrency,
+        max_connections,
+        request_read_timeout: secs(
+            "DASHBRIDGE_REQUEST_READ_TIMEOUT_SECS / server.request_read_timeout_secs",
+            read_timeout,
+            true,
+            errs,
+        ),
+        shutdown_grace: secs(
+            "DASHBRIDGE_SHUTDOWN_GRACE_SECS / server.shutdown_grace_secs",
+            grace,
+            false,
+            errs,
+        ),
         client_keys,
+        allow_anonymous,
         log_format,
         log_content,
         access_log,

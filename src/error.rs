@@ -23,6 +23,8 @@ pub enum ProxyError {
     Unauthorized,
     /// Too many requests in flight here.
     Overloaded,
+    /// The request-body bytes held in memory at once would exceed the budget (the bytes).
+    BodyBudget(usize),
     /// We are draining for shutdown.
     ShuttingDown,
     /// DashScope answered with an error.
@@ -54,7 +56,9 @@ impl ProxyError {
         match self {
             ProxyError::Client { status, .. } => *status,
             ProxyError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ProxyError::Overloaded | ProxyError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Overloaded | ProxyError::BodyBudget(_) | ProxyError::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::Upstream { mapped, .. } => {
                 StatusCode::from_u16(mapped.status).unwrap_or(StatusCode::BAD_GATEWAY)
             }
@@ -70,6 +74,7 @@ impl ProxyError {
             ProxyError::Client { .. } => "client",
             ProxyError::Unauthorized => "unauthorized",
             ProxyError::Overloaded => "overloaded",
+            ProxyError::BodyBudget(_) => "body_budget",
             ProxyError::ShuttingDown => "shutting_down",
             ProxyError::Upstream { .. } => "upstream",
             ProxyError::Unreachable(_) => "unreachable",
@@ -101,6 +106,15 @@ impl ProxyError {
             ),
             ProxyError::Overloaded => (
                 "the gateway is at its concurrency limit; retry shortly".to_owned(),
+                "server_error",
+                None,
+                Some("overloaded".to_owned()),
+            ),
+            ProxyError::BodyBudget(budget) => (
+                format!(
+                    "the gateway already holds its budget of {budget} request-body bytes \
+                     (server.body_budget_bytes); retry shortly"
+                ),
                 "server_error",
                 None,
                 Some("overloaded".to_owned()),
@@ -185,7 +199,7 @@ impl IntoResponse for ProxyError {
             } => {
                 resp.headers_mut().insert(header::RETRY_AFTER, v.clone());
             }
-            ProxyError::Overloaded | ProxyError::ShuttingDown => {
+            ProxyError::Overloaded | ProxyError::BodyBudget(_) | ProxyError::ShuttingDown => {
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }

@@ -7,6 +7,7 @@
 //! Data flows one way: edge → translate → upstream → translate → edge.
 //!
 //! - [`config`]: file + environment → [`Config`]; every bad setting reported at once.
+//! - [`policy`]: the translation policies `config` sets and `translate` reads.
 //! - [`server`]: the router and its middleware, [`serve`] with drain.
 //! - [`state`]: [`AppState`], what every handler shares.
 //! - `routes`: the HTTP handlers (`chat` sequences the phases of a completion) and what every
@@ -27,6 +28,7 @@ pub mod error;
 pub mod lenient;
 pub mod metrics;
 pub mod openai;
+pub mod policy;
 mod routes;
 pub mod routing;
 pub mod server;

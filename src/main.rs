@@ -11,9 +11,9 @@ use dashbridge::{AppState, metrics, serve, shutdown, telemetry};
 ///
 /// Environment (override the config file): DASHBRIDGE_LISTEN, DASHBRIDGE_UPSTREAM,
 /// DASHBRIDGE_REGION, DASHSCOPE_API_KEY, DASHSCOPE_WORKSPACE, DASHBRIDGE_API_KEYS,
-/// DASHBRIDGE_API_KEYS_FILE, DASHBRIDGE_UPSTREAM_TIMEOUT_SECS, DASHBRIDGE_CONNECT_TIMEOUT_SECS,
+/// DASHBRIDGE_API_KEYS_FILE, DASHBRIDGE_ALLOW_ANONYMOUS, DASHBRIDGE_UPSTREAM_TIMEOUT_SECS, DASHBRIDGE_CONNECT_TIMEOUT_SECS,
 /// DASHBRIDGE_UPSTREAM_RETRIES, DASHBRIDGE_RETRY_BASE_MS, DASHBRIDGE_MAX_BODY_BYTES,
-/// DASHBRIDGE_MAX_CONCURRENCY, DASHBRIDGE_MAX_CONNECTIONS, DASHBRIDGE_REQUEST_READ_TIMEOUT_SECS,
+/// DASHBRIDGE_BODY_BUDGET_BYTES, DASHBRIDGE_MAX_CONCURRENCY, DASHBRIDGE_MAX_CONNECTIONS, DASHBRIDGE_REQUEST_READ_TIMEOUT_SECS,
 /// DASHBRIDGE_SHUTDOWN_GRACE_SECS, DASHBRIDGE_LOG_FORMAT (text|json), DASHBRIDGE_LOG_CONTENT, DASHBRIDGE_ACCESS_LOG,
 /// DASHBRIDGE_UNKNOWN_FIELDS (forward|drop|reject), DASHBRIDGE_UNSUPPORTED_FIELDS (warn|reject),
 /// RUST_LOG. See README.md for every key and default.
@@ -49,6 +49,12 @@ async fn main() -> ExitCode {
         return healthcheck(cfg.listen.port()).await;
     }
     telemetry::init(cfg.log_format);
+    if cfg.anonymous_relay() {
+        tracing::warn!(
+            listen = %cfg.listen,
+            "DASHBRIDGE_ALLOW_ANONYMOUS=true: anyone who reaches this address uses the server's DashScope key"
+        );
+    }
     metrics::install();
     metrics::spawn_upkeep();
     let listener = match tokio::net::TcpListener::bind(cfg.listen).await {

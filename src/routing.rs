@@ -2,8 +2,9 @@
 //! upstream — one resolver for every route. It owns what the gateway learns from upstream
 //! answers (a model found on the other endpoint, a model that refuses non-stream calls).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::RwLock;
+use std::time::{Duration, Instant};
 
 use axum::http::HeaderValue;
 
@@ -29,24 +30,37 @@ pub struct Route<'a> {
     pub stream_only: bool,
 }
 
-/// Resolve a client's model name.
+/// Resolve a client's model name. Precedence for the endpoint and the stream decision: an
+/// explicit per-model setting, then what was learned (for this upstream and model, while
+/// fresh), then the prefix tables.
 pub fn resolve<'a>(cfg: &'a Config, learned: &Learned, model: &str) -> Route<'a> {
     let entry = cfg.models.get(model);
     let target = entry
         .and_then(|e| e.target.clone())
         .unwrap_or_else(|| model.to_owned());
-    let endpoint = learned
-        .endpoint(&target)
+    let upstream = cfg.upstream_for(entry);
+    let endpoint = explicit_endpoint(cfg, entry, &target)
+        .or_else(|| learned.endpoint(upstream, &target))
         .unwrap_or_else(|| cfg.endpoint_for(&target, entry));
-    let stream_only = cfg.is_stream_only(&target, entry) || learned.is_stream_only(&target);
+    let stream_only = match entry.and_then(|e| e.stream_only) {
+        Some(explicit) => explicit,
+        None => cfg.is_stream_only(&target, None) || learned.is_stream_only(upstream, &target),
+    };
     Route {
         model: model.to_owned(),
-        upstream: cfg.upstream_for(entry),
+        upstream,
         target,
         entry,
         endpoint,
         stream_only,
     }
+}
+
+/// The endpoint configured for the model: on its own entry, or on an entry for its target.
+fn explicit_endpoint(cfg: &Config, entry: Option<&ModelEntry>, target: &str) -> Option<Endpoint> {
+    entry
+        .and_then(|e| e.endpoint)
+        .or_else(|| cfg.models.get(target).and_then(|e| e.endpoint))
 }
 
 impl<'a> Route<'a> {
@@ -90,50 +104,143 @@ impl<'a> Route<'a> {
         }
     }
 
-    /// Remember what a call that opened had to switch to.
-    pub fn learn(&self, learned: &Learned, plan: &Plan<'_>, sent: &Sent) {
+    /// Remember what a call that opened had to switch to (never over an explicit setting).
+    pub fn learn(&self, cfg: &Config, learned: &Learned, plan: &Plan<'_>, sent: &Sent) {
         if sent.switched_endpoint(plan)
             && let Target::Generation(e) = sent.target
-            && self.entry.and_then(|e| e.endpoint).is_none()
+            && explicit_endpoint(cfg, self.entry, &self.target).is_none()
         {
-            learned.set_endpoint(&self.target, e);
+            learned.set_endpoint(self.upstream, &self.target, e);
         }
-        if sent.switched_to_stream(plan) {
-            learned.set_stream_only(&self.target);
+        if sent.switched_to_stream(plan) && self.entry.and_then(|e| e.stream_only).is_none() {
+            learned.set_stream_only(self.upstream, &self.target);
         }
     }
 }
 
-/// What the gateway learned from upstream answers, per model.
-#[derive(Default)]
+/// How long a learned fact is trusted before the tables are asked again (a model can move
+/// between endpoints, or start accepting non-stream calls).
+pub const LEARNED_TTL: Duration = Duration::from_secs(60 * 60);
+
+/// The most facts kept; past it, expired ones are dropped and new ones are not learned.
+const MAX_LEARNED: usize = 4096;
+
+/// (upstream base URL, DashScope model).
+type Key = (String, String);
+
+/// What the gateway learned from upstream answers, per (upstream, model), for [`LEARNED_TTL`].
+/// Only a switched call that then answered successfully teaches it something.
 pub struct Learned {
+    ttl: Duration,
     /// Models found on the other endpoint than the table said ("url error" fallback).
-    endpoints: RwLock<HashMap<String, Endpoint>>,
-    /// Models that refused a non-stream call: always stream and aggregate them.
-    stream_only: RwLock<HashSet<String>>,
+    endpoints: RwLock<HashMap<Key, (Endpoint, Instant)>>,
+    /// Models that refused a non-stream call: stream and aggregate them.
+    stream_only: RwLock<HashMap<Key, Instant>>,
+}
+
+impl Default for Learned {
+    fn default() -> Self {
+        Learned::with_ttl(LEARNED_TTL)
+    }
+}
+
+fn key(upstream: &Upstream, model: &str) -> Key {
+    (upstream.base_url.clone(), model.to_owned())
+}
+
+fn insert<V>(map: &RwLock<HashMap<Key, V>>, k: Key, v: V, fresh: impl Fn(&V) -> bool) {
+    if let Ok(mut w) = map.write() {
+        if w.len() >= MAX_LEARNED && !w.contains_key(&k) {
+            w.retain(|_, v| fresh(v));
+            if w.len() >= MAX_LEARNED {
+                return;
+            }
+        }
+        w.insert(k, v);
+    }
 }
 
 impl Learned {
-    pub fn endpoint(&self, model: &str) -> Option<Endpoint> {
-        self.endpoints.read().ok()?.get(model).copied()
-    }
-
-    pub fn set_endpoint(&self, model: &str, e: Endpoint) {
-        if let Ok(mut w) = self.endpoints.write() {
-            w.insert(model.to_owned(), e);
+    pub fn with_ttl(ttl: Duration) -> Self {
+        Learned {
+            ttl,
+            endpoints: RwLock::default(),
+            stream_only: RwLock::default(),
         }
     }
 
-    pub fn is_stream_only(&self, model: &str) -> bool {
+    fn fresh(&self, at: Instant) -> bool {
+        at.elapsed() < self.ttl
+    }
+
+    pub fn endpoint(&self, upstream: &Upstream, model: &str) -> Option<Endpoint> {
+        let r = self.endpoints.read().ok()?;
+        let (e, at) = r.get(&key(upstream, model))?;
+        self.fresh(*at).then_some(*e)
+    }
+
+    pub fn set_endpoint(&self, upstream: &Upstream, model: &str, e: Endpoint) {
+        let now = Instant::now();
+        insert(
+            &self.endpoints,
+            key(upstream, model),
+            (e, now),
+            |(_, at)| self.fresh(*at),
+        );
+    }
+
+    pub fn is_stream_only(&self, upstream: &Upstream, model: &str) -> bool {
         self.stream_only
             .read()
-            .map(|s| s.contains(model))
-            .unwrap_or(false)
+            .ok()
+            .and_then(|r| r.get(&key(upstream, model)).copied())
+            .is_some_and(|at| self.fresh(at))
     }
 
-    pub fn set_stream_only(&self, model: &str) {
-        if let Ok(mut w) = self.stream_only.write() {
-            w.insert(model.to_owned());
+    pub fn set_stream_only(&self, upstream: &Upstream, model: &str) {
+        insert(
+            &self.stream_only,
+            key(upstream, model),
+            Instant::now(),
+            |at| self.fresh(*at),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(base_url: &str) -> Upstream {
+        Upstream {
+            base_url: base_url.to_owned(),
+            api_key: None,
+            workspace: None,
         }
+    }
+
+    #[test]
+    fn facts_are_per_upstream_and_model() {
+        let learned = Learned::default();
+        let (a, b) = (upstream("http://a"), upstream("http://b"));
+        learned.set_endpoint(&a, "m", Endpoint::Multimodal);
+        learned.set_stream_only(&a, "m");
+        assert_eq!(learned.endpoint(&a, "m"), Some(Endpoint::Multimodal));
+        assert!(learned.is_stream_only(&a, "m"));
+        assert_eq!(learned.endpoint(&b, "m"), None);
+        assert!(!learned.is_stream_only(&b, "m"));
+        assert_eq!(learned.endpoint(&a, "other"), None);
+    }
+
+    #[test]
+    fn facts_expire() {
+        let learned = Learned::with_ttl(Duration::from_millis(30));
+        let a = upstream("http://a");
+        learned.set_endpoint(&a, "m", Endpoint::Multimodal);
+        learned.set_stream_only(&a, "m");
+        assert_eq!(learned.endpoint(&a, "m"), Some(Endpoint::Multimodal));
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(learned.endpoint(&a, "m"), None);
+        assert!(!learned.is_stream_only(&a, "m"));
     }
 }

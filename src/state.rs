@@ -17,6 +17,8 @@ pub struct AppState {
     pub client: DashScopeClient,
     /// Requests in flight (streams included) at once.
     pub limit: Arc<Semaphore>,
+    /// Request-body bytes held in memory at once (`body_budget_bytes` permits, one per byte).
+    pub body_budget: Arc<Semaphore>,
     pub drain: Drain,
     /// What the gateway learned about models from upstream answers.
     pub learned: Arc<Learned>,
@@ -28,6 +30,9 @@ impl AppState {
             .map_err(|e| ProxyError::Internal(format!("building the HTTP client: {e}")))?;
         Ok(AppState {
             limit: Arc::new(Semaphore::new(cfg.max_concurrency)),
+            body_budget: Arc::new(Semaphore::new(
+                cfg.body_budget_bytes.min(Semaphore::MAX_PERMITS),
+            )),
             cfg: Arc::new(cfg),
             client,
             drain: Drain::default(),

@@ -400,3 +400,90 @@ async fn no_key_prompt_or_completion_leaks_into_logs_or_responses() {
     assert!(!sent.is_empty());
     assert!(sent.iter().all(|a| a == &format!("Bearer {SERVER_KEY}")));
 }
+
+/// Item 13: a server key, no client keys and a non-loopback address refuse to start (64, with
+/// the fix), and `--check-config` says the same; the switch or a client key lets it start.
+#[tokio::test]
+async fn an_open_relay_refuses_to_start_and_check_config_agrees() {
+    let relay = [
+        ("DASHBRIDGE_LISTEN", "0.0.0.0:0"),
+        ("DASHSCOPE_API_KEY", "sk-relay-3f9a"),
+    ];
+    for args in [&[][..], &["--check-config"][..]] {
+        let out = run(&relay, args).await;
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for needle in [
+            "open relay refused",
+            "0.0.0.0:0",
+            "DASHBRIDGE_API_KEYS",
+            "DASHBRIDGE_ALLOW_ANONYMOUS=true",
+        ] {
+            assert!(stderr.contains(needle), "{needle:?} in {stderr}");
+        }
+        assert!(!stderr.contains("sk-relay-3f9a") && !stderr.contains("listening on"));
+    }
+    let mut knowingly = relay.to_vec();
+    knowingly.push(("DASHBRIDGE_ALLOW_ANONYMOUS", "true"));
+    assert_eq!(
+        run(&knowingly, &["--check-config"]).await.status.code(),
+        Some(0)
+    );
+    let mut keyed = relay.to_vec();
+    keyed.push(("DASHBRIDGE_API_KEYS", "ck-1"));
+    assert_eq!(
+        run(&keyed, &["--check-config"]).await.status.code(),
+        Some(0)
+    );
+    // The README's run command: the key alone listens on loopback.
+    let out = run(&[("DASHSCOPE_API_KEY", "sk-x")], &["--check-config"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:8080"));
+}
+
+/// Item 14: header-bound settings are checked at load time (64, naming the variable, never the
+/// value; `--check-config` agrees), and surrounding whitespace is trimmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_bound_settings_are_validated_at_load_and_trimmed() {
+    let bad = [
+        ("DASHBRIDGE_LISTEN", "127.0.0.1:0"),
+        ("DASHSCOPE_API_KEY", "sk-line1\nsk-line2"),
+        ("DASHSCOPE_WORKSPACE", "ws 1"),
+    ];
+    for args in [&[][..], &["--check-config"][..]] {
+        let out = run(&bad, args).await;
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("DASHSCOPE_API_KEY contains whitespace"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("DASHSCOPE_WORKSPACE contains whitespace"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("sk-line"), "{stderr}");
+    }
+    // A key pasted with a trailing newline reaches DashScope trimmed.
+    let fake = FakeDashScope::start().await;
+    let mut gw = Gateway::start(&[
+        ("DASHBRIDGE_LISTEN", "127.0.0.1:0"),
+        ("DASHBRIDGE_UPSTREAM", &fake.base_url),
+        ("DASHSCOPE_API_KEY", " sk-trimmed\n"),
+        ("DASHSCOPE_WORKSPACE", "ws-trimmed "),
+    ])
+    .await;
+    let resp = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&chat("qwen-plus", "hi", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let sent = fake.requests();
+    let h = &sent.last().unwrap().headers;
+    assert_eq!(h["authorization"], "Bearer sk-trimmed");
+    assert_eq!(h["x-dashscope-workspace"], "ws-trimmed");
+    gw.sigterm();
+    assert_eq!(gw.wait(Duration::from_secs(10)).await.code(), Some(0));
+}

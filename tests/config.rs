@@ -26,7 +26,9 @@ fn write(name: &str, text: &str) -> std::path::PathBuf {
 #[test]
 fn defaults_match_the_documented_values() {
     let c = Config::load(None, &env(&[])).unwrap();
-    assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.body_budget_bytes, 128 * 1024 * 1024);
+    assert!(!c.allow_anonymous);
     assert_eq!(c.upstream.base_url, "https://dashscope.aliyuncs.com");
     assert!(c.upstream.api_key.is_none());
     assert_eq!(c.upstream_timeout, Duration::from_secs(300));
@@ -63,7 +65,7 @@ fn defaults_match_the_documented_values() {
 fn the_shipped_config_file_is_valid() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/dashbridge.toml");
     let c = Config::load(Some(&path), &env(&[])).unwrap();
-    assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
 }
 
 #[test]
@@ -190,4 +192,253 @@ upstream = "sg"
         .unwrap_err()
         .to_string();
     assert!(missing.contains("upstreams.sg.api_key_env: environment variable SG_KEY is not set"));
+}
+
+fn errors(pairs: &[(&str, &str)]) -> String {
+    Config::load(None, &env(pairs)).unwrap_err().to_string()
+}
+
+/// Item 13: a server key, no client keys and a non-loopback address is an open relay.
+#[test]
+fn a_server_key_without_client_keys_on_a_public_address_is_refused() {
+    for listen in ["0.0.0.0:8080", "[::]:8080", "10.1.2.3:8080"] {
+        let err = errors(&[("DASHBRIDGE_LISTEN", listen), ("DASHSCOPE_API_KEY", "sk-x")]);
+        for needle in [
+            "open relay refused",
+            listen,
+            "DASHBRIDGE_API_KEYS",
+            "127.0.0.1",
+            "DASHBRIDGE_ALLOW_ANONYMOUS=true",
+        ] {
+            assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+        }
+        assert!(!err.contains("sk-x"), "{err}");
+    }
+    // The README's run command: the key alone, default address (loopback).
+    let c = Config::load(None, &env(&[("DASHSCOPE_API_KEY", "sk-x")])).unwrap();
+    assert!(c.listen.ip().is_loopback() && !c.anonymous_relay());
+    // Each way out named in the message works.
+    let ok = |pairs: &[(&str, &str)]| Config::load(None, &env(pairs)).unwrap();
+    let public = [
+        ("DASHBRIDGE_LISTEN", "0.0.0.0:8080"),
+        ("DASHSCOPE_API_KEY", "sk-x"),
+    ];
+    let with = |extra: (&'static str, &'static str)| {
+        let mut v = public.to_vec();
+        v.push(extra);
+        v
+    };
+    assert!(!ok(&with(("DASHBRIDGE_API_KEYS", "ck-1"))).anonymous_relay());
+    let anon = ok(&with(("DASHBRIDGE_ALLOW_ANONYMOUS", "true")));
+    assert!(anon.allow_anonymous && anon.anonymous_relay());
+    assert!(
+        !ok(&[
+            ("DASHBRIDGE_LISTEN", "127.0.0.1:8080"),
+            ("DASHSCOPE_API_KEY", "sk-x")
+        ])
+        .anonymous_relay()
+    );
+    assert!(
+        !ok(&[
+            ("DASHBRIDGE_LISTEN", "[::1]:8080"),
+            ("DASHSCOPE_API_KEY", "sk-x")
+        ])
+        .anonymous_relay()
+    );
+    // Pass-through (no server key): clients spend their own keys.
+    ok(&[("DASHBRIDGE_LISTEN", "0.0.0.0:8080")]);
+    // `false` is not a way out, and the file switch works too.
+    let err = errors(&with(("DASHBRIDGE_ALLOW_ANONYMOUS", "false")));
+    assert!(err.contains("open relay refused"), "{err}");
+    let path = write(
+        "anon.toml",
+        "listen = \"0.0.0.0:8080\"\n[auth]\nallow_anonymous = true\n",
+    );
+    assert!(
+        Config::load(Some(&path), &env(&[("DASHSCOPE_API_KEY", "sk-x")]))
+            .unwrap()
+            .allow_anonymous
+    );
+    // A key held only for a named upstream is a relay too.
+    let path = write(
+        "relay-named.toml",
+        "listen = \"0.0.0.0:8080\"\n[upstreams.sg]\nregion = \"singapore\"\napi_key_env = \"SG_KEY\"\n",
+    );
+    let err = Config::load(Some(&path), &env(&[("SG_KEY", "sk-sg")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("open relay refused"), "{err}");
+}
+
+/// Item 14: keys, workspaces and every `api_key_env` are trimmed, and refused (naming the
+/// variable, never the value) when no HTTP header could carry them.
+#[test]
+fn header_bound_settings_are_trimmed_and_validated() {
+    let path = write(
+        "headers.toml",
+        "[upstreams.sg]\nregion = \"singapore\"\napi_key_env = \" SG_KEY \"\nworkspace = \" ws-sg\\t\"\n",
+    );
+    let c = Config::load(
+        Some(&path),
+        &env(&[
+            ("DASHSCOPE_API_KEY", "  sk-main\n"),
+            ("DASHSCOPE_WORKSPACE", " ws-1 "),
+            ("DASHBRIDGE_API_KEYS", " ck-1 ,ck-2\r, ,"),
+            ("SG_KEY", "\tsk-sg "),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.upstream.api_key.as_ref().unwrap().expose(), "sk-main");
+    assert_eq!(c.upstream.workspace.as_deref(), Some("ws-1"));
+    let keys: Vec<&str> = c.client_keys.iter().map(|k| k.expose()).collect();
+    assert_eq!(keys, ["ck-1", "ck-2"]);
+    let sg = &c.upstreams["sg"];
+    assert_eq!(sg.api_key.as_ref().unwrap().expose(), "sk-sg");
+    assert_eq!(sg.workspace.as_deref(), Some("ws-sg"));
+
+    let keys_file = write("keys.txt", "# clients\nck-file-1\n\nck bad\n");
+    let path = write(
+        "headers-bad.toml",
+        "[upstream]\nworkspace = \"ws\u{00e9}1\"\n[upstreams.sg]\nregion = \"singapore\"\napi_key_env = \"SG_KEY\"\nworkspace = \"ws\\nx\"\n[upstreams.us]\nregion = \"us\"\napi_key_env = \"US KEY\"\n",
+    );
+    let err = Config::load(
+        Some(&path),
+        &env(&[
+            ("DASHSCOPE_API_KEY", "sk-SECRET-a b"),
+            ("DASHBRIDGE_API_KEYS", "ck-1,ck-SECRET-\u{7f}"),
+            ("DASHBRIDGE_API_KEYS_FILE", keys_file.to_str().unwrap()),
+            ("SG_KEY", "   "),
+        ]),
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    for needle in [
+        "DASHSCOPE_API_KEY contains whitespace at byte 11",
+        "DASHBRIDGE_API_KEYS (key 2) contains a control character",
+        "(line 4) contains whitespace",
+        "upstream.workspace contains a non-ASCII character",
+        "SG_KEY (upstreams.sg.api_key_env) is blank",
+        "upstreams.sg.workspace contains whitespace",
+        "upstreams.us.api_key_env: 'US KEY' is not an environment variable name",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert_eq!(err.0.len(), 7, "{text}");
+    assert!(!text.contains("SECRET"), "{text}");
+}
+
+/// Item 14: DashScope keys are regional; a named upstream names its key or errors.
+#[test]
+fn a_named_upstream_never_inherits_the_default_key_silently() {
+    let path = write("inherit.toml", "[upstreams.sg]\nregion = \"singapore\"\n");
+    let err = Config::load(Some(&path), &env(&[("DASHSCOPE_API_KEY", "sk-main")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("upstreams.sg: no api_key_env")
+            && err.contains("api_key_env = \"DASHSCOPE_API_KEY\" to reuse it knowingly"),
+        "{err}"
+    );
+    // Reusing it explicitly is fine.
+    let path = write(
+        "reuse.toml",
+        "[upstreams.sg]\nregion = \"singapore\"\napi_key_env = \"DASHSCOPE_API_KEY\"\n",
+    );
+    let c = Config::load(Some(&path), &env(&[("DASHSCOPE_API_KEY", "sk-main")])).unwrap();
+    assert_eq!(
+        c.upstreams["sg"].api_key.as_ref().unwrap().expose(),
+        "sk-main"
+    );
+    // Pass-through: the named upstream forwards the client's key like the default one.
+    let path = write(
+        "passthrough.toml",
+        "[upstreams.sg]\nregion = \"singapore\"\n",
+    );
+    let c = Config::load(Some(&path), &env(&[])).unwrap();
+    assert!(c.upstreams["sg"].api_key.is_none() && c.upstream.api_key.is_none());
+}
+
+/// Item 14: every prefix list extends the shipped defaults; `shipped_defaults = false` makes
+/// every one of them replace instead.
+#[test]
+fn prefix_lists_all_extend_the_shipped_defaults_or_all_replace_them() {
+    let path = write(
+        "extend.toml",
+        "[routing]\nmultimodal_prefixes = [\"my-vision\"]\ntext_prefixes = [\"qwen3.5-plus-text\"]\nstream_only_prefixes = [\"my-thinker\"]\n",
+    );
+    let c = Config::load(Some(&path), &env(&[])).unwrap();
+    assert_eq!(c.endpoint_for("my-vision-1", None), Endpoint::Multimodal);
+    assert_eq!(c.endpoint_for("qwen3-vl-plus", None), Endpoint::Multimodal);
+    assert_eq!(c.endpoint_for("qwen3.5-plus", None), Endpoint::Multimodal);
+    assert_eq!(c.endpoint_for("qwen3.5-plus-text-1", None), Endpoint::Text);
+    assert!(c.is_stream_only("my-thinker-2", None) && c.is_stream_only("qwq-plus", None));
+
+    let path = write(
+        "replace.toml",
+        "[routing]\nshipped_defaults = false\nmultimodal_prefixes = [\"my-vision\"]\nstream_only_prefixes = [\"my-thinker\"]\n",
+    );
+    let c = Config::load(Some(&path), &env(&[])).unwrap();
+    assert_eq!(c.endpoint_for("my-vision-1", None), Endpoint::Multimodal);
+    assert_eq!(c.endpoint_for("qwen3-vl-plus", None), Endpoint::Text);
+    assert!(c.is_stream_only("my-thinker-2", None) && !c.is_stream_only("qwq-plus", None));
+    assert_eq!(c.routes.len(), 1);
+}
+
+/// Item 14: durations take fractional seconds, from the environment and from the file.
+#[test]
+fn durations_accept_fractional_seconds() {
+    let path = write(
+        "durations.toml",
+        "[upstream]\ntimeout_secs = 0.75\nretry_after_cap_secs = 1.5\n[server]\nshutdown_grace_secs = 0\nrequest_read_timeout_secs = 10\n",
+    );
+    let c = Config::load(
+        Some(&path),
+        &env(&[("DASHBRIDGE_CONNECT_TIMEOUT_SECS", "2.5")]),
+    )
+    .unwrap();
+    assert_eq!(c.upstream_timeout, Duration::from_millis(750));
+    assert_eq!(c.connect_timeout, Duration::from_millis(2500));
+    assert_eq!(c.retry_after_cap, Duration::from_millis(1500));
+    assert_eq!(c.shutdown_grace, Duration::ZERO);
+    assert_eq!(c.request_read_timeout, Duration::from_secs(10));
+
+    let err = errors(&[
+        ("DASHBRIDGE_UPSTREAM_TIMEOUT_SECS", "-1"),
+        ("DASHBRIDGE_CONNECT_TIMEOUT_SECS", "0"),
+        ("DASHBRIDGE_REQUEST_READ_TIMEOUT_SECS", "NaN"),
+        ("DASHBRIDGE_SHUTDOWN_GRACE_SECS", "1e12"),
+    ]);
+    for needle in [
+        "DASHBRIDGE_UPSTREAM_TIMEOUT_SECS / upstream.timeout_secs: -1 is not a number of seconds",
+        "DASHBRIDGE_CONNECT_TIMEOUT_SECS / upstream.connect_timeout_secs must be greater than 0",
+        "DASHBRIDGE_REQUEST_READ_TIMEOUT_SECS / server.request_read_timeout_secs: NaN",
+        "DASHBRIDGE_SHUTDOWN_GRACE_SECS / server.shutdown_grace_secs: 1000000000000",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+}
+
+/// Item 14: the request-bytes budget is a setting and must hold one largest body.
+#[test]
+fn the_request_bytes_budget_is_configurable_and_holds_one_largest_body() {
+    let c = Config::load(
+        None,
+        &env(&[
+            ("DASHBRIDGE_BODY_BUDGET_BYTES", "65536"),
+            ("DASHBRIDGE_MAX_BODY_BYTES", "4096"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.body_budget_bytes, 65536);
+    let path = write(
+        "budget.toml",
+        "[server]\nbody_budget_bytes = 2048\nmax_body_bytes = 4096\n",
+    );
+    let err = Config::load(Some(&path), &env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("server.body_budget_bytes (2048) must be at least DASHBRIDGE_MAX_BODY_BYTES / server.max_body_bytes (4096)"),
+        "{err}"
+    );
 }

@@ -678,3 +678,61 @@ async fn call_tool_scenario_calls_then_answers_from_the_tool_message() {
         );
     }
 }
+
+/// The control paths: files queued verbatim by another process, reset reports leftovers.
+#[tokio::test]
+async fn control_script_serves_files_verbatim_and_reset_reports_leftovers() {
+    let fake = FakeDashScope::start().await;
+    let client = reqwest::Client::new();
+    let dir = std::env::temp_dir().join(format!("fake-control-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sse = fixture("text-stream-incremental.sse");
+    let sse_path = dir.join("reply.sse");
+    std::fs::write(&sse_path, &sse).unwrap();
+    let json_path = dir.join("reply.json");
+    std::fs::write(&json_path, "{\"code\":\"X\",\"message\":\"m\"}").unwrap();
+    let script = json!({"replies": [
+        {"file": sse_path, "status": 200},
+        {"file": json_path, "status": 418, "headers": {"x-extra": "1"}},
+        {"file": json_path},
+    ]});
+    let r = client
+        .post(format!("{}/__fake/script", fake.base_url))
+        .json(&script)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"queued": 3}));
+    let body = body_for("qwen-plus", "hi");
+    let r = post(&client, &fake, TEXT_PATH, &body, false).await;
+    assert_eq!(
+        r.text().await.unwrap(),
+        sse,
+        "served verbatim whatever was asked"
+    );
+    let r = post(&client, &fake, MM_PATH, &body, true).await;
+    assert_eq!(r.status(), 418);
+    assert_eq!(r.headers()["x-extra"], "1");
+    assert_eq!(
+        r.text().await.unwrap(),
+        "{\"code\":\"X\",\"message\":\"m\"}"
+    );
+    let reset = |client: reqwest::Client, url: String| async move {
+        let r = client.post(url).send().await.unwrap();
+        r.json::<Value>().await.unwrap()
+    };
+    let url = format!("{}/__fake/reset", fake.base_url);
+    assert_eq!(
+        reset(client.clone(), url.clone()).await,
+        json!({"pending": 1})
+    );
+    assert_eq!(reset(client.clone(), url).await, json!({"pending": 0}));
+    assert_eq!(fake.request_count(), 2, "control calls are not recorded");
+    let bad = client
+        .post(format!("{}/__fake/script", fake.base_url))
+        .json(&json!({"replies": [{"file": dir.join("missing.sse")}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}

@@ -136,6 +136,13 @@ async fn a_stream_that_started_is_never_retried() {
     assert_eq!(chunk_text(&data), "I am Qwen, a large language");
     let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
     assert_eq!(openai_error(&last)["code"], "bad_upstream_response");
+    let message = openai_error(&last)["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "DashScope sent an unreadable response: the upstream connection dropped mid-stream"
+        ),
+        "{message}"
+    );
     assert!(!data.iter().any(|d| d == "[DONE]"));
     assert_eq!(fake.request_count(), 1);
 }
@@ -177,7 +184,11 @@ async fn an_html_502_page_becomes_an_openai_json_error() {
     assert_eq!(err["type"], "server_error");
     // The page's text (bounded to 300 characters), never a raw HTML response.
     assert_eq!(err["message"], format!("upstream error: {page}"));
-    assert_eq!(fake.request_count(), 2, "a 5xx is retried");
+    assert_eq!(
+        fake.request_count(),
+        1,
+        "a 502 is not retried: a generation may have started behind it"
+    );
 }
 
 #[tokio::test]
@@ -317,7 +328,11 @@ async fn two_hundred_concurrent_streams_do_not_cross_talk() {
     for i in 0..N {
         fake.push(Reply::sse(numbered_stream(i, WORDS)).paced(Duration::from_millis(20)));
     }
-    let gw = gateway::start(cfg(&fake.base_url)).await;
+    // The subject is cross-talk, not timeouts: on a loaded machine 200 debug-build streams can
+    // take longer than the 1 s fault-test timeout to get their headers.
+    let mut c = cfg(&fake.base_url);
+    c.upstream_timeout = Duration::from_secs(10);
+    let gw = gateway::start(c).await;
     let client = reqwest::Client::new();
 
     let tasks: Vec<_> = (0..N)
@@ -542,4 +557,205 @@ async fn a_body_over_the_limit_is_a_413_and_never_reaches_upstream() {
         "request body is larger than the gateway's limit of 1024 bytes"
     );
     assert_eq!(fake.request_count(), 0);
+}
+
+// ---- issue 9: retry only what did not start, deliver what finished --------------------------
+
+/// A 200 JSON answer whose body breaks after its first bytes (an SSE-shaped reply relabelled
+/// `application/json`, cut after its first piece).
+fn broken_json() -> Reply {
+    Reply::sse("{\"output\":{\"choices\":\n\n[]}}\n\n")
+        .with_header("content-type", "application/json")
+        .drop_after(1)
+}
+
+#[tokio::test]
+async fn a_200_whose_body_breaks_is_a_502_and_not_retried() {
+    let fake = FakeDashScope::start().await;
+    fake.push(broken_json());
+    fake.push(Reply::json_fixture("text-nonstream.json"));
+    let gw = gateway::start(cfg(&fake.base_url)).await;
+
+    let resp = post(&gw, &chat_body(false)).await;
+    assert_eq!(resp.status(), 502);
+    let v = json_of(resp).await;
+    assert_eq!(openai_error(&v)["code"], "bad_upstream_response");
+    assert_eq!(
+        fake.request_count(),
+        1,
+        "the generation may have run: not retried"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_that_breaks_before_its_first_frame_is_not_retried() {
+    let fake = FakeDashScope::start().await;
+    fake.push(Reply::sse_fixture("text-stream-incremental.sse").drop_after(0));
+    fake.push(Reply::sse_fixture("text-stream-incremental.sse"));
+    let gw = gateway::start(cfg(&fake.base_url)).await;
+
+    let resp = post(&gw, &chat_body(true)).await;
+    assert_eq!(resp.status(), 502);
+    let v = json_of(resp).await;
+    assert_eq!(openai_error(&v)["code"], "bad_upstream_response");
+    assert_eq!(fake.request_count(), 1);
+}
+
+#[tokio::test]
+async fn request_timeout_and_500_answers_are_not_retried() {
+    let fake = FakeDashScope::start().await;
+    fake.push(Reply::json(
+        503,
+        r#"{"code":"RequestTimeOut","message":"Request timed out, please try again later.","request_id":"r-to"}"#,
+    ));
+    fake.push(Reply::json(
+        500,
+        r#"{"code":"InternalError","message":"internal","request_id":"r-500"}"#,
+    ));
+    fake.push(Reply::json_fixture("text-nonstream.json"));
+    fake.push(Reply::json_fixture("text-nonstream.json"));
+    let gw = gateway::start(cfg(&fake.base_url)).await;
+
+    let resp = post(&gw, &chat_body(false)).await;
+    assert_eq!(resp.status(), 504);
+    assert_eq!(openai_error(&json_of(resp).await)["code"], "RequestTimeOut");
+    assert_eq!(fake.request_count(), 1, "RequestTimeOut is never retried");
+
+    let resp = post(&gw, &chat_body(false)).await;
+    assert_eq!(resp.status(), 502);
+    assert_eq!(openai_error(&json_of(resp).await)["code"], "InternalError");
+    assert_eq!(fake.request_count(), 2, "a 500 is not retried");
+}
+
+#[tokio::test]
+async fn a_200_without_output_is_a_502() {
+    let fake = FakeDashScope::start().await;
+    fake.push(Reply::json(
+        200,
+        r#"{"usage":{"input_tokens":5,"output_tokens":0,"total_tokens":5},"request_id":"r-empty"}"#,
+    ));
+    let gw = gateway::start(cfg(&fake.base_url)).await;
+
+    let resp = post(&gw, &chat_body(false)).await;
+    assert_eq!(resp.status(), 502);
+    let v = json_of(resp).await;
+    let err = openai_error(&v);
+    assert_eq!(err["code"], "bad_upstream_response");
+    assert_eq!(
+        err["message"],
+        "DashScope sent an unreadable response: a 200 answer without `output`"
+    );
+    assert_eq!(fake.request_count(), 1);
+}
+
+/// The 8 events of `text-stream-incremental.sse`; the 8th carries `finish_reason: "stop"`.
+const TEXT_EVENTS: usize = 8;
+
+#[tokio::test]
+async fn a_break_after_the_finish_frame_is_the_end_of_a_good_stream() {
+    let fake = FakeDashScope::start().await;
+    fake.push(Reply::sse_fixture("text-stream-incremental.sse").drop_after(TEXT_EVENTS));
+    let gw = gateway::start(cfg(&fake.base_url)).await;
+
+    let resp = post(&gw, &chat_body(true)).await;
+    assert_eq!(resp.status(), 200);
+    let data = sse_data(&resp.text().await.unwrap());
+    assert_eq!(chunk_text(&data), TEXT);
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
+    assert!(
+        !data.iter().any(|d| d.contains("\"error\"")),
+        "no error event after a finished answer: {data:?}"
+    );
+}
+
+#[tokio::test]
+async fn after_the_finish_frame_done_comes_at_once_and_the_upstream_is_dropped() {
+    let fake = FakeDashScope::start().await;
+    // The upstream then stays silent (its timeout is 1 s here).
+    fake.push(Reply::sse_fixture("text-stream-incremental.sse").stall_after(TEXT_EVENTS));
+    let gw = gateway::start(cfg(&fake.base_url)).await;
+
+    let mut body = chat_body(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let started = Instant::now();
+    let resp = post(&gw, &body).await;
+    assert_eq!(resp.status(), 200);
+    let data = sse_data(&resp.text().await.unwrap());
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(700), "[DONE] waited {took:?}");
+    assert_eq!(chunk_text(&data), TEXT);
+    let n = data.len();
+    assert_eq!(data[n - 1], "[DONE]");
+    let usage: Value = serde_json::from_str(&data[n - 2]).unwrap();
+    assert_eq!(usage["choices"], json!([]));
+    assert_eq!(
+        usage["usage"],
+        json!({"prompt_tokens": 22, "completion_tokens": 18, "total_tokens": 40,
+               "prompt_tokens_details": {"cached_tokens": 0}})
+    );
+    assert!(
+        fake.wait_cancelled(1, Duration::from_secs(2)).await,
+        "the upstream response is dropped once the answer is complete"
+    );
+}
+
+// ---- issue 9: upstream errors keep their words ----------------------------------------------
+
+#[tokio::test]
+async fn a_non_2xx_answer_with_an_sse_body_keeps_its_code_and_request_id() {
+    let fake = FakeDashScope::start().await;
+    fake.push(Reply::Raw {
+        status: 400,
+        content_type: "text/event-stream;charset=UTF-8".into(),
+        body: "id:1\nevent:error\n:HTTP_STATUS/400\ndata:{\"code\":\"InvalidParameter\",\"message\":\"Range of top_p should be (0.0, 1.0]\",\"request_id\":\"req-sse-400\"}\n\n".into(),
+    });
+    let gw = gateway::start(cfg(&fake.base_url)).await;
+
+    let resp = post(&gw, &chat_body(true)).await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.headers()["x-request-id"], "req-sse-400");
+    let v = json_of(resp).await;
+    assert_eq!(
+        v,
+        json!({"error": {
+            "message": "Range of top_p should be (0.0, 1.0] (DashScope code InvalidParameter, request_id req-sse-400)",
+            "type": "invalid_request_error",
+            "param": null,
+            "code": "InvalidParameter"
+        }})
+    );
+}
+
+#[tokio::test]
+async fn an_in_band_error_without_a_code_mid_stream_is_a_server_error() {
+    let fake = FakeDashScope::start().await;
+    let events: Vec<String> = split_fixture("text-stream-incremental.sse");
+    let body = format!(
+        "{}{}id:3\nevent:error\n:HTTP_STATUS/500\ndata:{{\"message\":\"the model stopped unexpectedly\",\"request_id\":\"r-mid\"}}\n\n",
+        events[0], events[1]
+    );
+    fake.push(Reply::sse(body));
+    let gw = gateway::start(cfg(&fake.base_url)).await;
+
+    let resp = post(&gw, &chat_body(true)).await;
+    assert_eq!(resp.status(), 200);
+    let data = sse_data(&resp.text().await.unwrap());
+    let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
+    assert_eq!(
+        last,
+        json!({"error": {
+            "message": "upstream error: the model stopped unexpectedly (request_id r-mid)",
+            "type": "server_error",
+            "param": null,
+            "code": "upstream_error"
+        }})
+    );
+}
+
+/// The events of a fixture, each with its trailing blank line.
+fn split_fixture(name: &str) -> Vec<String> {
+    common::fake::split_events(&common::fake::fixture(name))
+        .into_iter()
+        .map(|b| String::from_utf8(b.to_vec()).unwrap())
+        .collect()
 }

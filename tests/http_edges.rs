@@ -191,20 +191,21 @@ async fn invalid_requests_name_the_param_and_send_nothing_upstream() {
 #[tokio::test]
 async fn unknown_routes_are_json_404s() {
     let (fake, gw) = setup().await;
-    let get = http().get(gw.url("/v1/responses")).send().await.unwrap();
-    let err = error_of(get, 404).await;
-    assert_eq!(err["code"], "unknown_url");
-    assert_eq!(err["type"], "invalid_request_error");
-    assert!(err["message"].as_str().unwrap().contains("/v1/responses"));
-
-    let post = http()
-        .post(gw.url("/v1/responses"))
-        .header("content-type", "application/json")
-        .body(json!({"model": "qwen-plus", "input": "hi"}).to_string())
+    // Stored responses do not exist: the gateway is stateless.
+    let get = http()
+        .get(gw.url("/v1/responses/resp_1"))
         .send()
         .await
         .unwrap();
-    assert_eq!(error_of(post, 404).await["code"], "unknown_url");
+    let err = error_of(get, 404).await;
+    assert_eq!(err["code"], "unknown_url");
+    assert_eq!(err["type"], "invalid_request_error");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("/v1/responses/resp_1")
+    );
 
     for path in [
         "/",
@@ -410,4 +411,71 @@ async fn dropped_parameters_are_named_in_x_dashbridge_warning() {
     let r = post_json(&gw, &chat("qwen-plus", "hi")).await;
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("x-dashbridge-warning").is_none());
+}
+
+/// Item 14: one global budget bounds the request-body bytes held in memory at once. While a
+/// slow client holds most of it, a body that does not fit is refused at once with 503
+/// `overloaded` + `Retry-After` (nothing sent upstream); once the first is done, it fits again.
+#[tokio::test]
+async fn request_bodies_share_a_global_byte_budget() {
+    let fake = FakeDashScope::start().await;
+    let mut cfg = gateway::config(&fake.base_url);
+    cfg.max_body_bytes = 4096;
+    cfg.body_budget_bytes = 6144;
+    let gw = gateway::start(cfg).await;
+    let body = |fill: &str| chat("qwen-plus", &fill.repeat(3400)).to_string();
+
+    // A client sends the first 3,000 bytes of its body, then pauses.
+    let slow = body("s");
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<Bytes, std::io::Error>(b), rx))
+    });
+    let first = tokio::spawn(post_raw_owned(
+        gw.chat_url(),
+        reqwest::Body::wrap_stream(stream),
+    ));
+    tx.send(Bytes::copy_from_slice(&slow.as_bytes()[..3000]))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    // 3,000 held + 3,4xx declared > 6,144: refused before it is read.
+    let resp = post_json(&gw, &serde_json::from_str(&body("f")).unwrap()).await;
+    assert_eq!(resp.headers().get("retry-after").unwrap(), "1");
+    let err = error_of(resp, 503).await;
+    assert_eq!(err["code"], "overloaded");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("body_budget_bytes"),
+        "{err}"
+    );
+    assert_eq!(fake.request_count(), 0);
+
+    // The slow client finishes; its bytes are released and the next body fits.
+    tx.send(Bytes::copy_from_slice(&slow.as_bytes()[3000..]))
+        .await
+        .unwrap();
+    drop(tx);
+    assert_eq!(first.await.unwrap(), 200);
+    let resp = post_json(&gw, &serde_json::from_str(&body("g")).unwrap()).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(fake.request_count(), 2);
+}
+
+async fn post_raw_owned(url: String, body: reqwest::Body) -> u16 {
+    http()
+        .post(url)
+        .bearer_auth("sk-client")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }

@@ -166,4 +166,25 @@ async fn metrics_reflect_the_traffic() {
     };
     assert_eq!(tokens("in"), 22.0 * 3.0);
     assert_eq!(tokens("out"), 29.0 * 2.0 + 18.0);
+
+    // 5. A request refused at the door (wrong client key) is counted too.
+    let mut keyed = gateway::config(&fake.base_url);
+    keyed.client_keys = vec![dashbridge::config::Secret::new("sk-gateway-client")];
+    let gw2 = gateway::start(keyed).await;
+    assert_eq!(chat(&gw2, false).await.status(), 401);
+    let m = scrape(&gw2).await;
+    assert_eq!(
+        sample(
+            &m,
+            "dashbridge_requests_total",
+            &[
+                ("route", "chat"),
+                ("model", ""),
+                ("endpoint", "none"),
+                ("status", "401"),
+                ("error_code", "invalid_api_key"),
+            ],
+        ),
+        1.0
+    );
 }

@@ -1084,3 +1084,84 @@ async fn url_error_in_the_first_stream_frame_falls_back_too() {
     let paths: Vec<String> = fake.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(paths, vec![TEXT_PATH, MM_PATH]);
 }
+
+// ---- the learned endpoint memory (issue 9, item 15) ---------------------------------------------
+
+fn paths(fake: &FakeDashScope) -> Vec<String> {
+    fake.requests().into_iter().map(|r| r.path).collect()
+}
+
+/// Learn that `mm-only-custom` lives on the multimodal path (text first, "url error", then MM).
+async fn learn_mm(gw: &Gateway, fake: &FakeDashScope) {
+    let r = post_chat(gw, &chat_body("mm-only-custom", "Describe."), None).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(paths(fake), vec![TEXT_PATH, MM_PATH]);
+}
+
+#[tokio::test]
+async fn an_explicit_endpoint_wins_over_what_was_learned() {
+    let fake = FakeDashScope::start().await;
+    let mut cfg = gateway::config(&fake.base_url);
+    cfg.models.insert(
+        "pinned".into(),
+        dashbridge::config::ModelEntry {
+            target: Some("mm-only-custom".into()),
+            endpoint: Some(dashbridge::dashscope::Endpoint::Text),
+            ..Default::default()
+        },
+    );
+    let gw = gateway::start(cfg).await;
+    learn_mm(&gw, &fake).await;
+    // The pinned alias still goes where its setting says first.
+    let r = post_chat(&gw, &chat_body("pinned", "Again."), None).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(paths(&fake)[2], TEXT_PATH);
+}
+
+#[tokio::test]
+async fn what_was_learned_is_per_upstream() {
+    let fake = FakeDashScope::start().await;
+    let other = FakeDashScope::start().await;
+    let mut cfg = gateway::config(&fake.base_url);
+    let mut second = cfg.upstream.clone();
+    second.base_url = other.base_url.clone();
+    cfg.upstreams.insert("other".into(), second);
+    cfg.models.insert(
+        "mm-elsewhere".into(),
+        dashbridge::config::ModelEntry {
+            target: Some("mm-only-custom".into()),
+            upstream: Some("other".into()),
+            ..Default::default()
+        },
+    );
+    let gw = gateway::start(cfg).await;
+    learn_mm(&gw, &fake).await;
+    let r = post_chat(&gw, &chat_body("mm-elsewhere", "Again."), None).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        paths(&other),
+        vec![TEXT_PATH, MM_PATH],
+        "the other upstream's route is learned on its own"
+    );
+}
+
+#[tokio::test]
+async fn a_switch_whose_call_then_fails_is_not_learned() {
+    let fake = FakeDashScope::start().await;
+    let gw = gateway::start(gateway::config(&fake.base_url)).await;
+    fake.push(common::fake::Reply::error_fixture(
+        400,
+        "error-url-mismatch.json",
+    ));
+    fake.push(common::fake::Reply::json(
+        500,
+        r#"{"code":"InternalError","message":"internal","request_id":"r-500"}"#,
+    ));
+    let r = post_chat(&gw, &chat_body("mm-only-custom", "Describe."), None).await;
+    assert_eq!(r.status(), 502);
+    assert_eq!(paths(&fake), vec![TEXT_PATH, MM_PATH]);
+    // Nothing was learned: the table's endpoint is tried first again.
+    let r = post_chat(&gw, &chat_body("mm-only-custom", "Again."), None).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(paths(&fake)[2], TEXT_PATH);
+}

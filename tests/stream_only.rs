@@ -100,3 +100,47 @@ async fn a_stream_that_ends_early_is_a_502_for_a_non_stream_client() {
     assert_eq!(body["error"]["type"], "server_error");
     assert_eq!(body["error"]["code"], "bad_upstream_response");
 }
+
+/// The 10 events of `reasoning-stream.sse`; the 10th carries the finish.
+const REASONING_EVENTS: usize = 10;
+
+#[tokio::test]
+async fn a_break_after_the_finish_frame_still_answers_a_non_stream_client() {
+    let fake = FakeDashScope::start().await;
+    let gw = gateway::start_default(&fake.base_url).await;
+    fake.push(Reply::sse_fixture("reasoning-stream.sse").drop_after(REASONING_EVENTS));
+    let (status, body) = post(&reqwest::Client::new(), &gw.chat_url(), "qwq-plus").await;
+    assert_eq!(status, 200, "{body}");
+    assert_aggregated(&body);
+    assert_eq!(fake.request_count(), 1);
+}
+
+#[tokio::test]
+async fn the_code_interpreter_is_streamed_upstream_and_aggregated() {
+    let fake = FakeDashScope::start().await;
+    let gw = gateway::start_default(&fake.base_url).await;
+    fake.push(Reply::sse_fixture("reasoning-stream.sse"));
+    let resp = reqwest::Client::new()
+        .post(gw.chat_url())
+        .json(&json!({
+            "model": "qwen-plus",
+            "messages": [{"role": "user", "content": "Compute 2**10."}],
+            "enable_code_interpreter": true
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_aggregated(&body);
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 1);
+    assert!(
+        is_stream(&reqs[0]),
+        "DashScope runs the code interpreter only streamed"
+    );
+    assert_eq!(
+        reqs[0].body["parameters"]["enable_code_interpreter"],
+        json!(true)
+    );
+}

@@ -24,7 +24,7 @@ use crate::openai;
 use crate::routing::{self, Route};
 use crate::state::AppState;
 use crate::translate::aggregate::Aggregator;
-use crate::translate::request::{self as treq, Ctx};
+use crate::translate::request::{self as treq, Ctx, Translated};
 use crate::translate::response::{self as tresp, Meta};
 use crate::translate::stream::StreamTranslator;
 use crate::upstream::{self, Frames, Opened, Target};
@@ -53,7 +53,7 @@ pub async fn chat_completions(
         tracing::warn!(model = %route.model, note = %note, "request adjusted");
     }
     let passthrough = passthrough(&headers);
-    let stream = route.stream_upstream(translated.stream, translated.thinking);
+    let stream = route.stream_upstream(translated.stream, must_stream(&translated));
     let target = Target::Generation(translated.endpoint);
     let plan = route.plan(&state, target, stream, auth.as_ref(), &passthrough);
     observed.endpoint(target.label());
@@ -62,7 +62,7 @@ pub async fn chat_completions(
     let (opened, sent) =
         upstream::open::<GenerationResponse>(&plan, |t, s| body.render(t, s)).await?;
     observed.endpoint(sent.target.label());
-    route.learn(&state.learned, &plan, &sent);
+    route.learn(&state.cfg, &state.learned, &plan, &sent);
 
     let (first_id, header_id) = match &opened {
         Opened::Json { answer, request_id }
@@ -101,6 +101,12 @@ pub async fn chat_completions(
         resp.headers_mut().insert("x-dashbridge-warning", w);
     }
     Ok(resp)
+}
+
+/// DashScope answers a thinking request, and a code-interpreter one, only as a stream.
+pub(super) fn must_stream(t: &Translated) -> bool {
+    t.thinking
+        || t.body.parameters.values.get("enable_code_interpreter") == Some(&serde_json::json!(true))
 }
 
 /// The translation context for a route.
@@ -206,17 +212,22 @@ async fn aggregate(
     if let Some(body) = translator.on_frame(first) {
         acc.push(body);
     }
-    while let Some(frame) = frames.next().await {
+    // A finished answer is the answer: whatever the upstream does after it is not waited for.
+    while !translator.is_finished()
+        && let Some(frame) = frames.next().await
+    {
         if let Some(body) = translator.on_frame(frame?) {
             acc.push(body);
         }
     }
+    drop(frames);
     translator.finish().map_err(|_| ended_early())?;
     let usage = translator.final_usage();
     Ok(acc.finish(translator.meta(), usage))
 }
 
-/// Upstream frames → rendered chat chunks, then the usage chunk (if asked) and `[DONE]`.
+/// Upstream frames → rendered chat chunks, then the usage chunk (if asked) and `[DONE]` as
+/// soon as every started choice has finished.
 fn chunks(
     translator: StreamTranslator,
     first: GenerationResponse,
@@ -261,6 +272,11 @@ impl Chunks {
                     if let Some(body) = self.translator.on_frame(frame) {
                         self.queue
                             .push_back(Rendered::data(self.translator.render(&body)));
+                    }
+                    if self.translator.is_finished() {
+                        // Every started choice finished: end now (usage, `[DONE]`) and drop
+                        // the upstream; a later break, stall or keep-alive is not an error.
+                        self.frames = Box::pin(futures_util::stream::empty());
                     }
                 }
                 Some(Err(f)) => {

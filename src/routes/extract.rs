@@ -1,6 +1,8 @@
 //! Extractors every OpenAI route shares: a concurrency slot, and the JSON body — content type,
-//! size and time limits, parse errors naming the field — all as OpenAI-shaped 400/408/413/415s.
+//! size and time limits, the global budget of request bytes held at once, parse errors naming
+//! the field — all as OpenAI-shaped 400/408/413/415s and 503s.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -9,7 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ProxyError;
 use crate::state::AppState;
@@ -40,13 +42,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for OpenAiJson<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ProxyError> {
         let (parts, body) = req.into_parts();
         check_content_type(&parts.headers)?;
-        let bytes = read_body(
-            &parts.headers,
-            body,
-            state.cfg.max_body_bytes,
-            state.cfg.request_read_timeout,
-        )
-        .await?;
+        let limits = BodyLimits {
+            max_bytes: state.cfg.max_body_bytes,
+            deadline: state.cfg.request_read_timeout,
+            budget: &state.body_budget,
+            budget_bytes: state.cfg.body_budget_bytes,
+        };
+        // The body's bytes count against the global budget until they are parsed.
+        let (bytes, _held) = read_body(&parts.headers, body, &limits).await?;
         parse(&bytes).map(OpenAiJson)
     }
 }
@@ -90,14 +93,57 @@ fn read_timed_out(after: Duration) -> ProxyError {
     }
 }
 
-/// Read the whole body: bounded in size, and in time as a whole (the body timeout layer only
-/// bounds the silence between chunks, so a trickling client could otherwise hold a slot).
+/// Request-body bytes taken from the global budget; given back when dropped.
+pub struct HeldBytes {
+    permit: Option<OwnedSemaphorePermit>,
+    bytes: usize,
+}
+
+impl HeldBytes {
+    /// Raise what is held to `total` bytes, or refuse at once (503 + `Retry-After`): the
+    /// budget bounds memory, it is not a queue.
+    fn grow_to(
+        &mut self,
+        budget: &Arc<Semaphore>,
+        total: usize,
+        cap: usize,
+    ) -> Result<(), ProxyError> {
+        let Some(more) = total.checked_sub(self.bytes).filter(|n| *n > 0) else {
+            return Ok(());
+        };
+        let more = u32::try_from(more).map_err(|_| ProxyError::BodyBudget(cap))?;
+        let permit = Arc::clone(budget)
+            .try_acquire_many_owned(more)
+            .map_err(|_| ProxyError::BodyBudget(cap))?;
+        match &mut self.permit {
+            Some(held) => held.merge(permit),
+            None => self.permit = Some(permit),
+        }
+        self.bytes = total;
+        Ok(())
+    }
+}
+
+/// Limits on reading one body.
+struct BodyLimits<'a> {
+    max_bytes: usize,
+    deadline: Duration,
+    budget: &'a Arc<Semaphore>,
+    budget_bytes: usize,
+}
+
+/// Read the whole body: bounded in size, in time as a whole (the body timeout layer only
+/// bounds the silence between chunks, so a trickling client could otherwise hold a slot), and
+/// by the global budget of request bytes held at once: a declared length is taken from it
+/// before reading, a chunked body as its bytes arrive. The bytes stay counted until the
+/// returned [`HeldBytes`] is dropped.
 async fn read_body(
     headers: &HeaderMap,
     body: Body,
-    limit: usize,
-    deadline: Duration,
-) -> Result<Bytes, ProxyError> {
+    limits: &BodyLimits<'_>,
+) -> Result<(Bytes, HeldBytes), ProxyError> {
+    use http_body_util::BodyExt;
+    let limit = limits.max_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -105,36 +151,57 @@ async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit));
     }
-    let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, limit))
+    let mut held = HeldBytes {
+        permit: None,
+        bytes: 0,
+    };
+    let (budget, cap) = (limits.budget, limits.budget_bytes);
+    if let Some(n) = declared.and_then(|n| usize::try_from(n).ok()) {
+        held.grow_to(budget, n, cap)?;
+    }
+    let read = async {
+        let mut body = body;
+        let mut chunks: Vec<Bytes> = Vec::new();
+        let mut len = 0usize;
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame
+                .map_err(|e| body_read_error(&e, limits.deadline))?
+                .into_data()
+            else {
+                continue;
+            };
+            len += data.len();
+            if len > limit {
+                return Err(too_large(limit));
+            }
+            held.grow_to(budget, len, cap)?;
+            chunks.push(data);
+        }
+        Ok(match chunks.len() {
+            1 => chunks.swap_remove(0),
+            _ => Bytes::from(chunks.concat()),
+        })
+    };
+    let bytes = tokio::time::timeout(limits.deadline, read)
         .await
-        .map_err(|_| read_timed_out(deadline))?;
-    read.map_err(|e| {
-        let text = format!("{e}");
-        let mut src: Option<&dyn std::error::Error> = Some(&e);
-        let mut is_limit = false;
-        let mut is_timeout = false;
-        while let Some(s) = src {
-            if s.is::<http_body_util::LengthLimitError>() {
-                is_limit = true;
-            }
-            if s.is::<tower_http::timeout::TimeoutError>() {
-                is_timeout = true;
-            }
-            src = s.source();
+        .map_err(|_| read_timed_out(limits.deadline))??;
+    Ok((bytes, held))
+}
+
+fn body_read_error(e: &axum::Error, deadline: Duration) -> ProxyError {
+    let mut src: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = src {
+        if s.is::<tower_http::timeout::TimeoutError>() {
+            return read_timed_out(deadline);
         }
-        if is_limit {
-            too_large(limit)
-        } else if is_timeout {
-            read_timed_out(deadline)
-        } else {
-            ProxyError::Client {
-                status: StatusCode::BAD_REQUEST,
-                message: format!("could not read the request body: {text}"),
-                param: None,
-                code: "body_read_error".into(),
-            }
-        }
-    })
+        src = s.source();
+    }
+    ProxyError::Client {
+        status: StatusCode::BAD_REQUEST,
+        message: format!("could not read the request body: {e}"),
+        param: None,
+        code: "body_read_error".into(),
+    }
 }
 
 /// Parse a JSON body; a wrong type names its path (`messages[0].content`) as `param`.

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
 
 use super::auth::Authorized;
-use super::chat::{Body, ctx, passthrough};
+use super::chat::{Body, ctx, must_stream, passthrough};
 use super::extract::{OpenAiJson, Slot};
 use super::observe::Observed;
 use super::sse::{self, Driver, Rendered};
@@ -48,14 +48,15 @@ pub async fn create(
     };
     let mut converted = to_chat(req, opts)?;
     route.check_key(auth.as_ref())?;
-    let translated = treq::to_dashscope(std::mem::take(&mut converted.chat), &ctx(&route, &state))?;
+    let mut translated =
+        treq::to_dashscope(std::mem::take(&mut converted.chat), &ctx(&route, &state))?;
     let mut notes = std::mem::take(&mut converted.notes);
-    notes.0.extend(translated.notes.0);
+    notes.0.extend(std::mem::take(&mut translated.notes.0));
     for note in &notes.0 {
         tracing::warn!(model = %route.model, note = %note, "request adjusted");
     }
     let passthrough = passthrough(&headers);
-    let stream = route.stream_upstream(converted.stream, translated.thinking);
+    let stream = route.stream_upstream(converted.stream, must_stream(&translated));
     let target = Target::Generation(translated.endpoint);
     let plan = route.plan(&state, target, stream, auth.as_ref(), &passthrough);
     observed.endpoint(target.label());
@@ -65,7 +66,7 @@ pub async fn create(
         .await
         .map_err(responses_http_error)?;
     observed.endpoint(sent.target.label());
-    route.learn(&state.learned, &plan, &sent);
+    route.learn(&state.cfg, &state.learned, &plan, &sent);
 
     let (first_id, header_id) = match &opened {
         Opened::Json { answer, request_id }

@@ -12,38 +12,7 @@ use crate::dashscope::Endpoint;
 use crate::dashscope::request as ds;
 use crate::openai;
 
-/// What to do with a top-level field we do not know.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnknownPolicy {
-    Forward,
-    Drop,
-    Reject,
-}
-
-/// What to do with an OpenAI field that has no native meaning (`frequency_penalty`, …).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnsupportedPolicy {
-    Warn,
-    Reject,
-}
-
-/// Thinking budgets used for `reasoning_effort` on models without a native `reasoning_effort`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EffortBudgets {
-    pub low: u64,
-    pub medium: u64,
-    pub high: u64,
-}
-
-impl Default for EffortBudgets {
-    fn default() -> Self {
-        EffortBudgets {
-            low: 1024,
-            medium: 4096,
-            high: 16384,
-        }
-    }
-}
+pub use crate::policy::{EffortBudgets, UnknownPolicy, UnsupportedPolicy};
 
 /// Per-request settings resolved from config before translation.
 #[derive(Debug, Clone)]

@@ -6,7 +6,9 @@
 //! first frame is not an error — or with the [`Failure`] that stopped it. What was finally
 //! sent comes back in [`Sent`], so the caller can learn from a switch that worked.
 //!
-//! Retry rule: see [`decide`].
+//! The retry rule — retry only what provably did not start a generation: a connection that
+//! could not be made, and 429/503 refusals; never anything after a response head arrived,
+//! other 5xx answers, timeouts or `RequestTimeOut` (details on `decide`).
 
 use std::pin::Pin;
 use std::time::{Duration, Instant};
@@ -27,6 +29,11 @@ use crate::metrics;
 pub trait Answer: DeserializeOwned + Send + 'static {
     /// The error a 2xx body carries instead of an answer (a non-empty `code`).
     fn in_band_error(&self) -> Option<ErrorBody>;
+
+    /// Why a whole (non-stream) answer is not an answer, if it is not.
+    fn missing(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 impl Answer for GenerationResponse {
@@ -40,6 +47,12 @@ impl Answer for GenerationResponse {
                 request_id: self.request_id.clone(),
                 ..ErrorBody::default()
             })
+    }
+
+    fn missing(&self) -> Option<&'static str> {
+        self.output
+            .is_none()
+            .then_some("a 200 answer without `output`")
     }
 }
 
@@ -170,10 +183,15 @@ pub async fn open<T: Answer>(
     }
 }
 
-/// The retry rule. Retried (up to `retries` times, with jittered exponential backoff or a
-/// short enough `Retry-After`): connect failures, dropped connections before an answer,
-/// 429 and 5xx answers. Switched once each: endpoint on "url error", streaming when the model
-/// refuses a non-stream call. Everything else fails.
+/// The retry rule: retry only what provably did not start a generation.
+///
+/// Retried (up to `retries` times, with jittered exponential backoff, or after a `Retry-After`
+/// of at most `retry_after_cap`): a connection that could not be made (refused, DNS, TLS; a
+/// pooled connection that died before the request was written is re-sent by the HTTP client
+/// itself), and 429/503 refusals. Never: a transport error once the request may have been
+/// written, a timeout, anything after a response head arrived (a 200 whose body breaks), other
+/// 5xx answers, DashScope's `RequestTimeOut`. Switched once each: the endpoint on "url error",
+/// streaming when the model refuses a non-stream call.
 fn decide(cfg: &Config, failure: Failure, attempt: u32, sent: &Sent, plan: &Plan<'_>) -> Next {
     let can_retry = attempt < cfg.retries;
     let backoff = || {
@@ -182,19 +200,14 @@ fn decide(cfg: &Config, failure: Failure, attempt: u32, sent: &Sent, plan: &Plan
         let jitter = fastrand::u64(0..=exp / 2 + 1);
         Duration::from_millis(exp / 2 + jitter)
     };
-    let mapped = match &failure.kind {
-        Kind::Transport(_) if can_retry && failure.phase != Phase::Stream => {
-            metrics::record_retry(if failure.phase == Phase::Body {
-                "dropped"
-            } else {
-                "connect"
-            });
+    if let (Kind::Transport(_), Phase::Connect) = (&failure.kind, failure.phase) {
+        if can_retry {
+            metrics::record_retry("connect");
             return Next::Retry(backoff());
         }
-        Kind::Status { .. } | Kind::InBand(_) => failure.mapped(),
-        _ => None,
-    };
-    let Some(mapped) = mapped else {
+        return Next::Fail(failure);
+    }
+    let Some(mapped) = failure.mapped() else {
         return Next::Fail(failure);
     };
     let generation = matches!(sent.target, Target::Generation(_));
@@ -204,7 +217,7 @@ fn decide(cfg: &Config, failure: Failure, attempt: u32, sent: &Sent, plan: &Plan
     if mapped.needs_stream && !sent.stream {
         return Next::SwitchToStream;
     }
-    if mapped.retryable && can_retry {
+    if failure.is_refusal() && can_retry {
         let retry_after = match &failure.kind {
             Kind::Status { retry_after, .. } => retry_after.as_ref(),
             _ => None,
@@ -268,6 +281,9 @@ async fn first_answer<T: Answer>(
     }
     let raw = super::read_body(resp).await?;
     let answer = parse_payload::<T>(&raw)?;
+    if let Some(why) = answer.missing() {
+        return Err(Failure::protocol(why));
+    }
     Ok(if stream {
         Opened::Stream {
             first: answer,

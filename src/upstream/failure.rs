@@ -71,9 +71,26 @@ impl Failure {
     pub fn mapped(&self) -> Option<Mapped> {
         match &self.kind {
             Kind::Status { status, body, .. } => Some(classify(Some(*status), body)),
-            Kind::InBand(body) => Some(classify(None, body)),
+            Kind::InBand(body) => Some(classify_in_band(body)),
             _ => None,
         }
+    }
+
+    /// A retryable refusal: a 429 or 503 answer (or the same refusal inside a 200 before any
+    /// frame), which DashScope sends instead of generating — never `RequestTimeOut`, which
+    /// may come after the model started, and never a spent quota.
+    pub fn is_refusal(&self) -> bool {
+        let (status, body) = match &self.kind {
+            Kind::Status { status, body, .. } => (*status, body),
+            Kind::InBand(body) => (classify_in_band(body).status, body),
+            _ => return false,
+        };
+        let Some(mapped) = self.mapped() else {
+            return false;
+        };
+        matches!(status, 429 | 503)
+            && mapped.retryable
+            && body.code.as_deref() != Some("RequestTimeOut")
     }
 }
 
@@ -104,6 +121,13 @@ impl Failure {
     }
 }
 
+/// An error inside a 2xx answer has no HTTP status: its code decides, and without a code it is
+/// the server's failure (a 500), not the client's.
+fn classify_in_band(body: &ErrorBody) -> Mapped {
+    let has_code = body.code.as_deref().is_some_and(|c| !c.is_empty());
+    classify((!has_code).then_some(500), body)
+}
+
 /// The error's causes, without reqwest's own top line (which repeats the URL).
 fn describe(e: &reqwest::Error) -> String {
     let mut out: Vec<String> = Vec::new();
@@ -132,9 +156,12 @@ impl From<Failure> for ProxyError {
     fn from(f: Failure) -> Self {
         let after_head = matches!(f.phase, Phase::Body | Phase::Stream);
         match f.kind {
-            Kind::Transport(why) if after_head => {
-                ProxyError::BadUpstream(format!("the upstream connection dropped: {why}"))
-            }
+            Kind::Transport(why) if f.phase == Phase::Stream => ProxyError::BadUpstream(format!(
+                "the upstream connection dropped mid-stream: {why}"
+            )),
+            Kind::Transport(why) if after_head => ProxyError::BadUpstream(format!(
+                "the upstream connection dropped before the answer was complete: {why}"
+            )),
             Kind::Transport(why) => ProxyError::Unreachable(why),
             Kind::Timeout if f.phase == Phase::Stream => ProxyError::BadUpstream(
                 "the upstream stream stalled (no data within the upstream timeout)".into(),
@@ -150,7 +177,7 @@ impl From<Failure> for ProxyError {
                 retry_after,
             },
             Kind::InBand(body) => ProxyError::Upstream {
-                mapped: Box::new(classify(None, &body)),
+                mapped: Box::new(classify_in_band(&body)),
                 retry_after: None,
             },
         }

@@ -4,6 +4,11 @@
 //! suited to streaming: a connect timeout and a per-read idle timeout (which bounds both the
 //! wait for response headers and the silence between stream bytes, keep-alive comments
 //! included) — never a whole-request timeout that would cut a long generation.
+//!
+//! - [`call`]: one call with its retry rule, endpoint/stream switches and first-frame check
+//!   ([`open`]), generic over the answer type ([`Answer`]).
+//! - [`failure`]: [`Failure`] `{ phase, kind }` and the one mapping to `ProxyError`.
+//! - [`sse`]: bytes → frames.
 
 pub mod call;
 pub mod failure;
@@ -141,8 +146,13 @@ impl DashScopeClient {
         }
         let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
         let request_id = header_request_id(resp.headers());
+        let sse = is_event_stream(&resp);
         let raw = read_body(resp).await?;
-        let mut body = ErrorBody::parse(&raw);
+        let mut body = if sse || looks_like_sse(&raw) {
+            sse_error_body(&raw)
+        } else {
+            ErrorBody::parse(&raw)
+        };
         if body.request_id.is_none() {
             body.request_id = request_id;
         }
@@ -171,6 +181,33 @@ pub fn is_event_stream(resp: &reqwest::Response) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.trim_start().starts_with("text/event-stream"))
+}
+
+/// Does a body start like an SSE stream (some error answers are sent as one)?
+fn looks_like_sse(raw: &[u8]) -> bool {
+    let start = raw.trim_ascii_start();
+    [b"id:".as_slice(), b"event:", b"data:", b":HTTP_STATUS"]
+        .iter()
+        .any(|p| start.starts_with(p))
+}
+
+/// The error in an SSE-shaped error answer: the `data` of its first event that has one.
+fn sse_error_body(raw: &[u8]) -> ErrorBody {
+    let text = String::from_utf8_lossy(raw);
+    let mut data: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() && !data.is_empty() {
+            break;
+        }
+        if let Some(d) = line.strip_prefix("data:") {
+            data.push(d.strip_prefix(' ').unwrap_or(d));
+        }
+    }
+    if data.is_empty() {
+        return ErrorBody::parse(raw);
+    }
+    ErrorBody::parse(data.join("\n").as_bytes())
 }
 
 /// Read a whole (bounded) body.

@@ -15,6 +15,12 @@
 //!
 //! A request is "streaming" when it carries `X-DashScope-SSE: enable`.
 //!
+//! Two control paths let a separate process script the queue (the e2e capture replay):
+//! `POST /__fake/script` with `{"replies": [{"file": PATH, "status": 200, "headers": {…}}]}`
+//! queues each file's bytes verbatim as the next replies (`*.sse` as an SSE reply, anything
+//! else as a JSON body with that status); `POST /__fake/reset` empties the queue and answers
+//! `{"pending": N}`, the number of scripted replies nobody consumed. They are not recorded.
+//!
 //! There is no "refuse the connection" reply: to test a refused connection point the gateway at
 //! a closed port, e.g. [`unused_base_url`].
 //!
@@ -442,6 +448,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     };
     let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     let path = parts.uri.path();
+    if let Some(action) = path.strip_prefix(CONTROL_PREFIX) {
+        return control(&shared, action, &body);
+    }
 
     shared.request_count.fetch_add(1, Ordering::SeqCst);
     if shared.recording.load(Ordering::SeqCst) {
@@ -477,6 +486,75 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         Some(reply) => render(&shared, reply).await,
         None => auto(&shared, endpoint, streaming, &body).await,
     }
+}
+
+/// Path prefix of the control endpoints (see the module docs).
+pub const CONTROL_PREFIX: &str = "/__fake/";
+
+fn control(shared: &Arc<Shared>, action: &str, body: &Value) -> Response {
+    let answer = |status: StatusCode, v: Value| json_response(status, v.to_string(), &[]);
+    match action {
+        "reset" => {
+            let pending = std::mem::take(&mut *lock(&shared.queue)).len();
+            answer(StatusCode::OK, json!({ "pending": pending }))
+        }
+        "script" => match scripted_replies(body) {
+            Ok(replies) => {
+                let n = replies.len();
+                lock(&shared.queue).extend(replies);
+                answer(StatusCode::OK, json!({ "queued": n }))
+            }
+            Err(e) => answer(StatusCode::BAD_REQUEST, json!({ "error": e })),
+        },
+        other => answer(
+            StatusCode::NOT_FOUND,
+            json!({ "error": format!("fake: no control action {other}") }),
+        ),
+    }
+}
+
+/// The replies a `/__fake/script` body asks for, each file read now (verbatim).
+fn scripted_replies(body: &Value) -> Result<Vec<Reply>, String> {
+    let items = body
+        .get("replies")
+        .and_then(Value::as_array)
+        .ok_or("expected {\"replies\": [...]}")?;
+    items
+        .iter()
+        .map(|item| {
+            let file = item
+                .get("file")
+                .and_then(Value::as_str)
+                .ok_or("each reply needs a \"file\"")?;
+            let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+            let status = item.get("status").and_then(Value::as_u64).unwrap_or(200);
+            let headers: Vec<(String, String)> = item
+                .get("headers")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .filter(|(k, v)| {
+                    HeaderName::from_bytes(k.as_bytes()).is_ok() && HeaderValue::from_str(v).is_ok()
+                })
+                .collect();
+            Ok(if file.ends_with(".sse") {
+                Reply::Sse {
+                    body: text,
+                    delay: Duration::ZERO,
+                    drop_after: None,
+                    stall_after: None,
+                    headers,
+                }
+            } else {
+                Reply::Json {
+                    status: u16::try_from(status).unwrap_or(500),
+                    body: text,
+                    headers,
+                }
+            })
+        })
+        .collect()
 }
 
 async fn render(shared: &Arc<Shared>, reply: Reply) -> Response {

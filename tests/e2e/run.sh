@@ -151,6 +151,19 @@ GW_ADDR="$(wait_for_line "$GW_PID" "$WORK/gateway.err" '^\{.*"listening on http:
     die "dashbridge did not log its address within 10 s"
 }
 export DASHBRIDGE_E2E_BASE_URL="http://$GW_ADDR/v1"
+# Recorded DashScope exchanges replayed by python/test_captures.py: ../shared beside the
+# repository (for a git worktree, also beside its main checkout). Absent: that suite skips.
+if [[ -z "${DASHBRIDGE_CAPTURES:-}" ]]; then
+    common="$(git -C "$ROOT" rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)"
+    for base in "$ROOT/.." "${common:-$ROOT/.git}/../.."; do
+        if [[ -d "$base/shared/dashscope/captures" ]]; then
+            DASHBRIDGE_CAPTURES="$(cd "$base/shared/dashscope/captures" && pwd)"
+            break
+        fi
+    done
+fi
+export DASHBRIDGE_CAPTURES="${DASHBRIDGE_CAPTURES:-$ROOT/../shared/dashscope/captures}"
+echo "captures: $DASHBRIDGE_CAPTURES"
 export FAKE_BASE_URL
 echo "gateway: $DASHBRIDGE_E2E_BASE_URL"
 
@@ -246,6 +259,7 @@ run_node() {
 
 run_pytest python-openai test_openai_sdk.py
 run_pytest python-langchain test_langchain.py
+run_pytest python-captures test_captures.py
 run_node node-openai openai.test.mjs
 run_pytest python-responses test_responses_check.py test_responses.py
 run_pytest python-agents test_agents.py
