@@ -7,7 +7,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::fake::{FakeDashScope, MM_PATH, Reply, SCENARIOS, TEXT_PATH, fixture, split_events};
+use common::fake::{
+    CALL_TOOL_ANSWER_REQUEST_ID, CALL_TOOL_ID, CALL_TOOL_REQUEST_ID, FakeDashScope, MM_PATH, Reply,
+    SCENARIOS, TEXT_PATH, ToolTurn, call_tool_turn, fixture, split_events,
+};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -445,7 +448,7 @@ async fn every_scenario_answers_well_formed() {
     let fake = FakeDashScope::start().await;
     let client = reqwest::Client::new();
     for &scenario in SCENARIOS {
-        if scenario == "slow" || scenario == "drop" {
+        if scenario == "slow" || scenario == "drop" || scenario == "call-tool" {
             continue; // covered elsewhere / slow by design
         }
         let body = body_for("qwen-plus", &format!("please scenario:{scenario}"));
@@ -545,6 +548,135 @@ async fn every_scenario_answers_well_formed() {
         }
     }
     assert_eq!(fake.streams_cancelled(), 0);
+}
+
+/// `scenario:call-tool NAME {JSON}`: a native tool call on the first turn (streamed in two
+/// argument fragments, the second with the empty native id), the tool's output as the answer once
+/// a `tool` message follows the user message; both paths, both modes.
+#[tokio::test]
+async fn call_tool_scenario_calls_then_answers_from_the_tool_message() {
+    let fake = FakeDashScope::start().await;
+    let client = reqwest::Client::new();
+    let prompt =
+        r#"Run it. scenario:call-tool exec_command {"cmd": "cat hello.txt", "tty": false} thanks"#;
+    let args = r#"{"cmd":"cat hello.txt","tty":false}"#;
+    for (model, path, mm) in [
+        ("qwen-plus", TEXT_PATH, false),
+        ("qwen3-vl-plus", MM_PATH, true),
+    ] {
+        let first = body_for(model, prompt);
+        assert_eq!(
+            call_tool_turn(&first).unwrap(),
+            ToolTurn::Call {
+                name: "exec_command".into(),
+                arguments: args.into()
+            }
+        );
+        let v: Value = post(&client, &fake, path, &first, false)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let choice = &v["output"]["choices"][0];
+        assert_eq!(choice["finish_reason"], "tool_calls", "{model}");
+        assert_eq!(
+            choice["message"]["content"],
+            if mm { json!([]) } else { json!("") }
+        );
+        assert_eq!(
+            choice["message"]["tool_calls"],
+            json!([{"index": 0, "id": CALL_TOOL_ID, "type": "function",
+                    "function": {"name": "exec_command", "arguments": args}}])
+        );
+        assert_eq!(v["request_id"], CALL_TOOL_REQUEST_ID);
+
+        let resp = post(&client, &fake, path, &first, true).await;
+        assert_eq!(header(&resp, "x-request-id"), CALL_TOOL_REQUEST_ID);
+        let frames = sse_payloads(&resp.text().await.unwrap());
+        assert_eq!(frames.len(), 2, "{model}");
+        let calls: Vec<&Value> = frames
+            .iter()
+            .map(|(_, f)| &f["output"]["choices"][0]["message"]["tool_calls"][0])
+            .collect();
+        assert_eq!(calls[0]["id"], CALL_TOOL_ID);
+        assert_eq!(calls[0]["function"]["name"], "exec_command");
+        assert_eq!(calls[1]["id"], "");
+        assert!(calls[1]["function"].get("name").is_none());
+        let joined = format!(
+            "{}{}",
+            calls[0]["function"]["arguments"].as_str().unwrap(),
+            calls[1]["function"]["arguments"].as_str().unwrap()
+        );
+        assert_eq!(joined, args);
+        assert_eq!(frames[0].1["output"]["choices"][0]["finish_reason"], "null");
+        assert_eq!(
+            frames[1].1["output"]["choices"][0]["finish_reason"],
+            "tool_calls"
+        );
+
+        // Second turn: the same user prompt, then the assistant call and the tool output.
+        let tool_out = if mm {
+            json!([{"text": "hi 42\n"}])
+        } else {
+            json!("hi 42\n")
+        };
+        let mut second = first.clone();
+        let msgs = second["input"]["messages"].as_array_mut().unwrap();
+        msgs.push(json!({"role": "assistant", "content": "", "tool_calls": choice["message"]["tool_calls"]}));
+        msgs.push(json!({"role": "tool", "content": tool_out, "tool_call_id": CALL_TOOL_ID, "name": "exec_command"}));
+        let answer = "The tool returned: hi 42\n";
+        assert_eq!(
+            call_tool_turn(&second).unwrap(),
+            ToolTurn::Answer(answer.into())
+        );
+        let v: Value = post(&client, &fake, path, &second, false)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let choice = &v["output"]["choices"][0];
+        assert_eq!(choice["finish_reason"], "stop");
+        let text = |c: &Value| -> String {
+            match c {
+                Value::String(s) => s.clone(),
+                Value::Array(p) => p.iter().map(|x| x["text"].as_str().unwrap()).collect(),
+                other => panic!("content {other}"),
+            }
+        };
+        assert_eq!(text(&choice["message"]["content"]), answer);
+        assert_eq!(v["request_id"], CALL_TOOL_ANSWER_REQUEST_ID);
+        let resp = post(&client, &fake, path, &second, true).await;
+        let frames = sse_payloads(&resp.text().await.unwrap());
+        assert_eq!(frames.len(), 4, "{model}");
+        let streamed: String = frames
+            .iter()
+            .map(|(_, f)| text(&f["output"]["choices"][0]["message"]["content"]))
+            .collect();
+        assert_eq!(streamed, answer);
+        assert_eq!(frames[3].1["output"]["choices"][0]["finish_reason"], "stop");
+    }
+
+    // Malformed markers are 400s naming the problem.
+    for bad in [
+        "scenario:call-tool",
+        "scenario:call-tool f",
+        "scenario:call-tool f [1]",
+    ] {
+        let resp = post(
+            &client,
+            &fake,
+            TEXT_PATH,
+            &body_for("qwen-plus", bad),
+            false,
+        )
+        .await;
+        assert_eq!(resp.status().as_u16(), 400, "{bad}");
+        let v: Value = resp.json().await.unwrap();
+        assert!(
+            v["message"].as_str().unwrap().contains("call-tool"),
+            "{bad}: {v}"
+        );
+    }
 }
 
 /// The control paths: files queued verbatim by another process, reset reports leftovers.

@@ -84,6 +84,7 @@ pub const SCENARIOS: &[&str] = &[
     "forced-tool",
     "n2",
     "slow",
+    "call-tool",
 ];
 
 /// Content type of every SSE reply, as the real service spells it.
@@ -1274,6 +1275,7 @@ async fn auto(shared: &Arc<Shared>, ep: Endpoint, streaming: bool, body: &Value)
         }
         "echo" => echo(shared, multimodal, streaming, body),
         "forced-tool" => forced_tool(shared, streaming, body),
+        "call-tool" => call_tool(shared, multimodal, streaming, body),
         other => CannedJson::value(
             400,
             &error_value(
@@ -1622,4 +1624,172 @@ fn auto_rerank(body: &Value, compatible: bool) -> Response {
         json!({"output": {"results": results}, "usage": {"total_tokens": tokens}, "request_id": id})
     };
     CannedJson::value(200, &body).response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenario `call-tool`: a scripted tool round trip for agent clients (Codex, the Agents SDK),
+// which resend the same user prompt on every turn of a tool loop.
+// ---------------------------------------------------------------------------------------------
+
+/// Tool call id of every `call-tool` call.
+pub const CALL_TOOL_ID: &str = "call_fa4e0c1d2b3a49f8a7c6d5e4";
+/// Request id of the `call-tool` replies that call the tool.
+pub const CALL_TOOL_REQUEST_ID: &str = "ca11ca11-7001-9a2b-8c3d-4e5f6a7b8c9d";
+/// Request id of the `call-tool` replies that answer (each real call has its own request id).
+pub const CALL_TOOL_ANSWER_REQUEST_ID: &str = "ca11ca11-7002-9a2b-8c3d-4e5f6a7b8c9d";
+/// The `call-tool` answer is this prefix followed by the last tool message's content.
+pub const CALL_TOOL_ANSWER_PREFIX: &str = "The tool returned: ";
+
+/// What the `call-tool` scenario answers on one turn.
+#[derive(Debug, PartialEq)]
+pub enum ToolTurn {
+    /// No `tool` message after the last `user` message yet: call `name` with `arguments`.
+    Call { name: String, arguments: String },
+    /// A `tool` message follows the last `user` message: answer with its content.
+    Answer(String),
+}
+
+/// `scenario:call-tool NAME {JSON}` in the last user message: call tool NAME with the compact
+/// JSON as arguments on the first turn; once a `tool` message follows that user message, answer
+/// [`CALL_TOOL_ANSWER_PREFIX`] + the last tool message's content. `Err` names what is malformed.
+pub fn call_tool_turn(body: &Value) -> Result<ToolTurn, String> {
+    let messages = body
+        .pointer("/input/messages")
+        .and_then(Value::as_array)
+        .ok_or("no input.messages")?;
+    let is_user = |m: &Value| m.get("role").and_then(Value::as_str) == Some("user");
+    let is_tool = |m: &&Value| m.get("role").and_then(Value::as_str) == Some("tool");
+    let last_user = messages
+        .iter()
+        .rposition(is_user)
+        .ok_or("no user message")?;
+    if let Some(tool) = messages[last_user..].iter().rev().find(is_tool) {
+        return Ok(ToolTurn::Answer(format!(
+            "{CALL_TOOL_ANSWER_PREFIX}{}",
+            message_text(tool)
+        )));
+    }
+    let text = message_text(&messages[last_user]);
+    let rest = text
+        .split_once("scenario:call-tool")
+        .map(|(_, r)| r.trim_start())
+        .ok_or("no scenario:call-tool marker")?;
+    let name_len = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .unwrap_or(rest.len());
+    let (name, rest) = rest.split_at(name_len);
+    if name.is_empty() {
+        return Err("scenario:call-tool needs a tool name".into());
+    }
+    let args = serde_json::Deserializer::from_str(rest.trim_start())
+        .into_iter::<Value>()
+        .next()
+        .and_then(Result::ok)
+        .filter(Value::is_object)
+        .ok_or("scenario:call-tool needs a JSON object of arguments after the name")?;
+    Ok(ToolTurn::Call {
+        name: name.to_owned(),
+        arguments: args.to_string(),
+    })
+}
+
+/// The text of a native message: a string, or the `text` parts of a list, joined.
+fn message_text(m: &Value) -> String {
+    match m.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+/// Splits `s` in two at the char boundary nearest its middle.
+fn halves(s: &str) -> (&str, &str) {
+    let mut cut = s.len() / 2;
+    while !s.is_char_boundary(cut) {
+        cut += 1;
+    }
+    s.split_at(cut)
+}
+
+fn call_tool(shared: &Arc<Shared>, multimodal: bool, streaming: bool, body: &Value) -> Response {
+    let turn = match call_tool_turn(body) {
+        Ok(t) => t,
+        Err(e) => {
+            return CannedJson::value(400, &error_value("InvalidParameter", &format!("fake: {e}")))
+                .response();
+        }
+    };
+    let content = |s: &str| {
+        if !multimodal {
+            json!(s)
+        } else if s.is_empty() {
+            json!([])
+        } else {
+            json!([{ "text": s }])
+        }
+    };
+    let input_tokens = 50;
+    let request_id = match turn {
+        ToolTurn::Call { .. } => CALL_TOOL_REQUEST_ID,
+        ToolTurn::Answer(_) => CALL_TOOL_ANSWER_REQUEST_ID,
+    };
+    let frame = |message: Value, finish: &str, output_tokens: u64| {
+        json!({
+            "output": {"choices": [{"message": message, "finish_reason": finish}]},
+            "usage": usage(input_tokens, output_tokens),
+            "request_id": request_id
+        })
+    };
+    let call = |id: &str, name: Option<&str>, args: &str| {
+        let mut function = json!({ "arguments": args });
+        if let Some(n) = name {
+            function["name"] = json!(n);
+        }
+        json!({"index": 0, "id": id, "type": "function", "function": function})
+    };
+    let assistant = |text: &str, calls: Option<Value>| {
+        let mut m = json!({"content": content(text), "role": "assistant"});
+        if let Some(c) = calls {
+            m["tool_calls"] = json!([c]);
+        }
+        m
+    };
+    match (turn, streaming) {
+        (ToolTurn::Call { name, arguments }, false) => CannedJson::value(
+            200,
+            &frame(
+                assistant("", Some(call(CALL_TOOL_ID, Some(&name), &arguments))),
+                "tool_calls",
+                12,
+            ),
+        )
+        .response(),
+        (ToolTurn::Call { name, arguments }, true) => {
+            let (a, b) = halves(&arguments);
+            CannedSse::frames(&[
+                frame(
+                    assistant("", Some(call(CALL_TOOL_ID, Some(&name), a))),
+                    "null",
+                    6,
+                ),
+                frame(assistant("", Some(call("", None, b))), "tool_calls", 12),
+            ])
+            .plain(shared)
+        }
+        (ToolTurn::Answer(text), false) => {
+            CannedJson::value(200, &frame(assistant(&text, None), "stop", 9)).response()
+        }
+        (ToolTurn::Answer(text), true) => {
+            let mut frames: Vec<Value> = split_pieces(&text, 3)
+                .iter()
+                .enumerate()
+                .map(|(i, p)| frame(assistant(p, None), "null", 3 * (i as u64 + 1)))
+                .collect();
+            frames.push(frame(assistant("", None), "stop", 9));
+            CannedSse::frames(&frames).plain(shared)
+        }
+    }
 }

@@ -125,3 +125,43 @@ def base_url() -> str:
 
 def user(text: str) -> list:
     return [{"role": "user", "content": text}]
+
+
+# ---------------------------------------------------------------------------------------------
+# /v1/responses (test_responses.py, test_agents.py, test_codex.py)
+# ---------------------------------------------------------------------------------------------
+
+# Usage as the Responses API spells it: (input, cached, output, reasoning, total).
+TEXT_RESPONSE_USAGE = (22, 0, 29, 0, 51)
+STREAM_RESPONSE_USAGE = (22, 0, 18, 0, 40)
+TOOLS_RESPONSE_USAGE = (272, 0, 40, 0, 312)
+STREAM_TOOLS_RESPONSE_USAGE = (238, 0, 19, 0, 257)
+REASONING_RESPONSE_USAGE = (11, 0, 31, 15, 42)
+
+# Flat Responses function tool (the chat WEATHER_TOOL, unnested).
+WEATHER_RESPONSES_TOOL = {
+    "type": "function",
+    "name": "get_current_weather",
+    "description": "Get the current weather in a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"location": {"type": "string", "description": "The city."}},
+        "required": ["location"],
+    },
+}
+
+# scenario:call-tool NAME {JSON} (tests/common/fake.rs): a native tool call on the first turn,
+# then "The tool returned: " + the tool output once a tool message follows the user message.
+CALL_TOOL_ID = "call_fa4e0c1d2b3a49f8a7c6d5e4"
+CALL_TOOL_REQUEST_ID = "ca11ca11-7001-9a2b-8c3d-4e5f6a7b8c9d"  # the turn that calls the tool
+CALL_TOOL_ANSWER_REQUEST_ID = "ca11ca11-7002-9a2b-8c3d-4e5f6a7b8c9d"  # the turn that answers
+CALL_TOOL_ANSWER_PREFIX = "The tool returned: "
+CALL_TOOL_USAGE = (50, 0, 12, 0, 62)
+CALL_TOOL_ANSWER_USAGE = (50, 0, 9, 0, 59)
+
+# error-in-stream.sse through /v1/responses: output moderation after "Here is the story".
+MIDSTREAM_INCOMPLETE_REASON = "content_filter"
+
+
+def call_tool_prompt(name: str, args: str, lead: str = "") -> str:
+    return f"{lead}scenario:call-tool {name} {args}"
