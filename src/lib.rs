@@ -12,6 +12,8 @@
 //! - [`openai`], [`dashscope`]: wire types of the API we serve and the API we call (serde only).
 //! - [`translate`]: pure OpenAI ⇄ DashScope translation and the stream state machine.
 //! - [`upstream`]: the DashScope HTTP client and SSE decoding (the only user of reqwest).
+//! - [`store`]: the state the gateway keeps (stored responses, rate-limit windows, learned
+//!   endpoints) behind one trait: embedded by default, Redis when replicas share it.
 //! - [`error`]: the one error type that becomes an OpenAI-shaped HTTP error.
 //! - [`metrics`], [`telemetry`], [`shutdown`]: observability and lifecycle.
 
@@ -24,6 +26,7 @@ pub mod openai;
 mod routes;
 pub mod server;
 pub mod shutdown;
+pub mod store;
 pub mod telemetry;
 pub mod translate;
 pub mod upstream;

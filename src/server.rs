@@ -29,6 +29,7 @@ use crate::dashscope::Endpoint;
 use crate::error::ProxyError;
 use crate::routes;
 use crate::shutdown::Drain;
+use crate::store::{self, StateStore};
 use crate::upstream::DashScopeClient;
 
 /// What the handlers share. Cheap to clone.
@@ -39,6 +40,8 @@ pub struct AppState {
     pub limit: Arc<Semaphore>,
     pub drain: Drain,
     pub learned: Arc<Learned>,
+    /// Stored responses, rate-limit windows, shared learned memory ([`crate::store`]).
+    pub store: Arc<dyn StateStore>,
 }
 
 /// What the gateway learned from upstream answers, per model.
@@ -79,7 +82,10 @@ impl AppState {
     pub fn new(cfg: Config) -> Result<AppState, ProxyError> {
         let client = DashScopeClient::new(&cfg)
             .map_err(|e| ProxyError::Internal(format!("building the HTTP client: {e}")))?;
+        let store = store::from_settings(&cfg.state)
+            .map_err(|e| ProxyError::Internal(format!("building the state store: {e}")))?;
         Ok(AppState {
+            store,
             limit: Arc::new(Semaphore::new(cfg.max_concurrency)),
             cfg: Arc::new(cfg),
             client,
@@ -119,7 +125,7 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState) -> Router {
     let read_timeout = state.cfg.request_read_timeout;
     let access_log = state.cfg.access_log;
-    let app = routes::routes()
+    let app = routes::routes(&state)
         .with_state(state)
         .layer(RequestBodyTimeoutLayer::new(read_timeout))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID));

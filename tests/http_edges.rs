@@ -327,7 +327,7 @@ async fn body_over_the_limit_is_413() {
 async fn client_keys_are_enforced_before_anything_goes_upstream() {
     let fake = FakeDashScope::start().await;
     let mut cfg = gateway::config(&fake.base_url);
-    cfg.client_keys = vec![Secret::new("k1")];
+    cfg.client_keys = vec![dashbridge::config::ClientKey::new(None, "k1")];
     let gw = gateway::start(cfg).await;
     let body = chat("qwen-plus", "hi").to_string();
 

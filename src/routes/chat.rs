@@ -9,6 +9,7 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -19,6 +20,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::auth::Authorized;
+use super::limits::UsageSink;
 use crate::config::{ModelEntry, Upstream};
 use crate::dashscope::{ErrorBody, GenerationResponse};
 use crate::error::ProxyError;
@@ -41,10 +43,14 @@ const PASSTHROUGH: &[&str] = &["x-dashscope-datainspection"];
 pub async fn chat_completions(
     auth: Authorized,
     State(state): State<AppState>,
+    usage: Option<Extension<UsageSink>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let mut info = RequestInfo::default();
+    let mut info = RequestInfo {
+        usage: usage.map(|Extension(u)| u),
+        ..RequestInfo::default()
+    };
     match handle(auth, &state, &headers, body, &mut info).await {
         Ok(resp) => {
             metrics::record_request(
@@ -99,6 +105,8 @@ struct RequestInfo {
     model: String,
     endpoint: &'static str,
     request_id: Option<String>,
+    /// Where the tokens a call used are counted against the key's `tpm`.
+    usage: Option<UsageSink>,
 }
 
 async fn handle(
@@ -214,6 +222,7 @@ async fn handle(
             let completion = tresp::to_openai(resp, &meta);
             if let Some(u) = &completion.usage {
                 metrics::record_tokens(&client_model, u.prompt_tokens, u.completion_tokens);
+                count_usage(info.usage.as_ref(), u.prompt_tokens, u.completion_tokens);
             }
             (json_response(&completion, cfg.log_content), request_id)
         }
@@ -242,6 +251,7 @@ async fn handle(
                     endpoint: info.endpoint,
                     started,
                     first_token_seen: false,
+                    usage: info.usage.take(),
                     _permit: permit,
                     _inflight: InflightStream::start(),
                 };
@@ -250,6 +260,7 @@ async fn handle(
                 let completion = aggregate(translator, first, frames).await?;
                 if let Some(u) = &completion.usage {
                     metrics::record_tokens(&client_model, u.prompt_tokens, u.completion_tokens);
+                    count_usage(info.usage.as_ref(), u.prompt_tokens, u.completion_tokens);
                 }
                 (json_response(&completion, cfg.log_content), request_id)
             }
@@ -268,6 +279,13 @@ async fn handle(
         resp.headers_mut().insert("x-dashbridge-warning", w);
     }
     Ok(resp)
+}
+
+/// Count a call's tokens against the key's `tpm` (when the key has one).
+fn count_usage(sink: Option<&UsageSink>, prompt: u64, completion: u64) {
+    if let Some(s) = sink {
+        s.add(prompt.saturating_add(completion));
+    }
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), ProxyError> {
@@ -774,6 +792,7 @@ struct Pump {
     endpoint: &'static str,
     started: Instant,
     first_token_seen: bool,
+    usage: Option<UsageSink>,
     _permit: OwnedSemaphorePermit,
     _inflight: InflightStream,
 }
@@ -843,6 +862,11 @@ impl Pump {
                             if let Some(u) = self.translator.final_usage() {
                                 metrics::record_tokens(
                                     &self.model,
+                                    u.prompt_tokens,
+                                    u.completion_tokens,
+                                );
+                                count_usage(
+                                    self.usage.as_ref(),
                                     u.prompt_tokens,
                                     u.completion_tokens,
                                 );

@@ -3,6 +3,7 @@
 mod auth;
 mod chat;
 mod health;
+pub(crate) mod limits;
 mod models;
 
 use axum::Router;
@@ -13,11 +14,19 @@ use axum::routing::{get, post};
 use crate::error::ProxyError;
 use crate::server::{AppState, not_found};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+/// The API routes run behind the per-key limits ([`limits::enforce`]); health and metrics
+/// do not.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let api = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::get))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::enforce,
+        ));
+    Router::new()
+        .merge(api)
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(health::metrics))
