@@ -247,7 +247,10 @@ async fn health_and_readiness() {
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"status": "ok"}));
     let r = http().get(gw.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"status": "ready"}));
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"status": "ready", "store": "ok", "store_backend": "memory"})
+    );
 }
 
 #[tokio::test]

@@ -204,3 +204,96 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn limits(rpm: Option<u64>, tpm: Option<u64>) -> KeyLimits {
+        KeyLimits { rpm, tpm }
+    }
+
+    /// "At most rpm in any 60 s window", to the millisecond, with tokio's paused clock.
+    #[tokio::test(start_paused = true)]
+    async fn rpm_is_a_sliding_sixty_second_window() {
+        let s = MemoryStore::new(&StateSettings::default());
+        let l = limits(Some(2), None);
+        let a = s.admit("k", l).await.unwrap();
+        assert_eq!(
+            a.requests,
+            Some(Quota {
+                limit: 2,
+                remaining: 1,
+                reset: Duration::from_secs(60),
+                retry_after: None
+            })
+        );
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let a = s.admit("k", l).await.unwrap();
+        assert_eq!(a.requests.unwrap().remaining, 0);
+        assert_eq!(a.requests.unwrap().reset, Duration::from_secs(60));
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let a = s.admit("k", l).await.unwrap();
+        assert!(!a.allowed());
+        assert_eq!(
+            a.requests,
+            Some(Quota {
+                limit: 2,
+                remaining: 0,
+                reset: Duration::from_secs(50),
+                retry_after: Some(Duration::from_secs(40))
+            })
+        );
+        // A denied request is not counted: 40 s later exactly one slot is free.
+        tokio::time::advance(Duration::from_millis(39_999)).await;
+        assert!(!s.admit("k", l).await.unwrap().allowed());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let a = s.admit("k", l).await.unwrap();
+        assert!(a.allowed());
+        assert_eq!(a.requests.unwrap().remaining, 0);
+        assert!(!s.admit("k", l).await.unwrap().allowed());
+        // Other keys have their own windows.
+        assert!(s.admit("other", l).await.unwrap().allowed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tpm_counts_finished_calls_and_frees_the_oldest_first() {
+        let s = MemoryStore::new(&StateSettings::default());
+        let l = limits(None, Some(1000));
+        let a = s.admit("k", l).await.unwrap();
+        assert_eq!(
+            a.tokens,
+            Some(Quota {
+                limit: 1000,
+                remaining: 1000,
+                reset: Duration::ZERO,
+                retry_after: None
+            })
+        );
+        s.add_tokens("k", 600).await.unwrap();
+        tokio::time::advance(Duration::from_secs(30)).await;
+        let a = s.admit("k", l).await.unwrap();
+        assert_eq!(a.tokens.unwrap().remaining, 400);
+        assert_eq!(a.tokens.unwrap().reset, Duration::from_secs(30));
+        s.add_tokens("k", 500).await.unwrap();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let a = s.admit("k", l).await.unwrap();
+        // 1100 ≥ 1000: denied until the 600 leave (29 s), which leaves 500 < 1000.
+        assert_eq!(
+            a.tokens,
+            Some(Quota {
+                limit: 1000,
+                remaining: 0,
+                reset: Duration::from_secs(59),
+                retry_after: Some(Duration::from_secs(29))
+            })
+        );
+        assert_eq!(a.retry_after(), Some(Duration::from_secs(29)));
+        tokio::time::advance(Duration::from_secs(29)).await;
+        let a = s.admit("k", l).await.unwrap();
+        assert!(a.allowed());
+        assert_eq!(a.tokens.unwrap().remaining, 500);
+    }
+}
