@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, the Rust suite (unit, golden, contract, fault,
-# shutdown, binary, state-store (with a real redis-server) and fuzz-harness tests), the container checks, and the end-to-end suite
-# with the official OpenAI Python and Node SDKs and LangChain against the release binary.
-# Installs what it needs (redis-server, crates, a Python venv, npm packages) by itself; loopback only.
+# shutdown, binary, state-store with a real redis-server, and fuzz-harness tests), the
+# container checks, and the end-to-end suite with the official OpenAI Python and Node SDKs
+# and LangChain against the release binary. Installs what it needs (redis-server, crates, a
+# Python venv, npm packages) by itself; loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
