@@ -7,11 +7,17 @@
 //! Data flows one way: edge → translate → upstream → translate → edge.
 //!
 //! - [`config`]: file + environment → [`Config`]; every bad setting reported at once.
-//! - [`server`]: shared state, the router and its middleware, [`serve`] with drain.
-//! - `routes`: the HTTP handlers; `chat` sequences the phases of a completion.
+//! - [`server`]: the router and its middleware, [`serve`] with drain.
+//! - [`state`]: [`AppState`], what every handler shares.
+//! - `routes`: the HTTP handlers (`chat` sequences the phases of a completion) and what every
+//!   API route shares: the JSON body extractor, the SSE driver, the request metric/log.
+//! - [`routing`]: model → upstream, DashScope model, endpoint, stream decision; the learned
+//!   memory.
 //! - [`openai`], [`dashscope`]: wire types of the API we serve and the API we call (serde only).
 //! - [`translate`]: pure OpenAI ⇄ DashScope translation and the stream state machine.
-//! - [`upstream`]: the DashScope HTTP client and SSE decoding (the only user of reqwest).
+//! - [`upstream`]: the DashScope HTTP client and SSE decoding (the only user of reqwest);
+//!   `upstream::call` (retries, switches, first-frame check) and `upstream::failure` (the one
+//!   failure taxonomy and its mapping to [`error::ProxyError`]).
 //! - [`store`]: the state the gateway keeps (stored responses, rate-limit windows, learned
 //!   endpoints) behind one trait: embedded by default, Redis when replicas share it.
 //! - [`error`]: the one error type that becomes an OpenAI-shaped HTTP error.
@@ -24,8 +30,10 @@ pub mod lenient;
 pub mod metrics;
 pub mod openai;
 mod routes;
+pub mod routing;
 pub mod server;
 pub mod shutdown;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod translate;

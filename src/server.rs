@@ -1,8 +1,7 @@
-//! The composition root: shared state, the router with its middleware, and `serve`.
+//! The composition root: the router with its middleware, and `serve`.
 
-use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -24,76 +23,9 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::Config;
-use crate::dashscope::Endpoint;
 use crate::error::ProxyError;
 use crate::routes;
-use crate::shutdown::Drain;
-use crate::store::{self, StateStore};
-use crate::upstream::DashScopeClient;
-
-/// What the handlers share. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub cfg: Arc<Config>,
-    pub client: DashScopeClient,
-    pub limit: Arc<Semaphore>,
-    pub drain: Drain,
-    pub learned: Arc<Learned>,
-    /// Stored responses, rate-limit windows, shared learned memory ([`crate::store`]).
-    pub store: Arc<dyn StateStore>,
-}
-
-/// What the gateway learned from upstream answers, per model.
-#[derive(Default)]
-pub struct Learned {
-    /// Models found on the other endpoint than the table said ("url error" fallback).
-    pub endpoints: RwLock<HashMap<String, Endpoint>>,
-    /// Models that refused a non-stream call: always stream and aggregate them.
-    pub stream_only: RwLock<HashSet<String>>,
-}
-
-impl Learned {
-    pub fn endpoint(&self, model: &str) -> Option<Endpoint> {
-        self.endpoints.read().ok()?.get(model).copied()
-    }
-
-    pub fn set_endpoint(&self, model: &str, e: Endpoint) {
-        if let Ok(mut w) = self.endpoints.write() {
-            w.insert(model.to_owned(), e);
-        }
-    }
-
-    pub fn is_stream_only(&self, model: &str) -> bool {
-        self.stream_only
-            .read()
-            .map(|s| s.contains(model))
-            .unwrap_or(false)
-    }
-
-    pub fn set_stream_only(&self, model: &str) {
-        if let Ok(mut w) = self.stream_only.write() {
-            w.insert(model.to_owned());
-        }
-    }
-}
-
-impl AppState {
-    pub fn new(cfg: Config) -> Result<AppState, ProxyError> {
-        let client = DashScopeClient::new(&cfg)
-            .map_err(|e| ProxyError::Internal(format!("building the HTTP client: {e}")))?;
-        let store = store::from_settings(&cfg.state)
-            .map_err(|e| ProxyError::Internal(format!("building the state store: {e}")))?;
-        Ok(AppState {
-            store,
-            limit: Arc::new(Semaphore::new(cfg.max_concurrency)),
-            cfg: Arc::new(cfg),
-            client,
-            drain: Drain::default(),
-            learned: Arc::new(Learned::default()),
-        })
-    }
-}
+pub use crate::state::AppState;
 
 /// Request ids: UUID-shaped, from a fast non-cryptographic generator. An id must be unique,
 /// not secret, and `Uuid::new_v4` costs a `getrandom` syscall per request.
@@ -125,8 +57,7 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState) -> Router {
     let read_timeout = state.cfg.request_read_timeout;
     let access_log = state.cfg.access_log;
-    let app = routes::routes(&state)
-        .with_state(state)
+    let app = routes::routes(state)
         .layer(RequestBodyTimeoutLayer::new(read_timeout))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID));
     // The per-request line is an access log: on by default, off with DASHBRIDGE_ACCESS_LOG=false.

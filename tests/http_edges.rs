@@ -11,7 +11,6 @@ mod common;
 use bytes::Bytes;
 use common::fake::FakeDashScope;
 use common::gateway::{self, Gateway, SERVER_KEY};
-use dashbridge::config::Secret;
 use serde_json::{Value, json};
 
 /// Bounded: a hung gateway fails the test instead of hanging it.

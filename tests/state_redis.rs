@@ -338,3 +338,45 @@ async fn redis_down_or_frozen_then_back() {
         "{metrics}"
     );
 }
+
+/// What one replica learned (a model found on the multimodal endpoint after "url error")
+/// reaches another through Redis: B's first request goes straight to the right endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learned_endpoints_are_shared_between_replicas() {
+    let Some(redis_srv) = RedisServer::start() else {
+        return;
+    };
+    let fake = FakeDashScope::start().await;
+    let url = redis_srv.url();
+    let a = gateway::start(shared_config(&fake.base_url, &url, 1000, SLACK)).await;
+    let b = gateway::start(shared_config(&fake.base_url, &url, 1000, SLACK)).await;
+    let chat = |gw: &Gateway| {
+        http()
+            .post(gw.chat_url())
+            .bearer_auth("sk-bob")
+            .json(&json!({"model": "mm-only-shared",
+                "messages": [{"role": "user", "content": "Describe the image."}]}))
+            .send()
+    };
+    assert_eq!(chat(&a).await.unwrap().status(), 200);
+    let paths = |from: usize| {
+        fake.requests()[from..]
+            .iter()
+            .map(|r| r.path.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(paths(0), [common::fake::TEXT_PATH, common::fake::MM_PATH]);
+    let store = RedisStore::new(&url, &settings(&url, "shared")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while store
+        .learned_endpoint("mm-only-shared")
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "A never shared what it learned");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(chat(&b).await.unwrap().status(), 200);
+    assert_eq!(paths(2), [common::fake::MM_PATH]);
+}

@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::ClientKey;
 use crate::error::ProxyError;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The request passed the client-key check. Carries the client's `Authorization` header for
 /// pass-through mode (no server key configured).

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use crate::metrics;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn live() -> impl IntoResponse {
     Json(json!({"status": "ok"}))

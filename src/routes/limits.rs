@@ -15,7 +15,7 @@ use super::auth::{bearer, identify};
 use crate::config::OnStoreError;
 use crate::error::ProxyError;
 use crate::metrics;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{
     Admission, Caller, Quota, StateStore, format_reset, owner_hash, retry_after_secs,
 };

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use super::auth::Authorized;
 use crate::error::ProxyError;
 use crate::openai::{Model, ModelList};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// A fixed timestamp: the list is configuration, not a catalogue with release dates.
 const CREATED: u64 = 1_700_000_000;

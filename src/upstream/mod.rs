@@ -5,6 +5,8 @@
 //! wait for response headers and the silence between stream bytes, keep-alive comments
 //! included) — never a whole-request timeout that would cut a long generation.
 
+pub mod call;
+pub mod failure;
 pub mod sse;
 
 use std::time::Duration;
@@ -16,70 +18,42 @@ use futures_util::{Stream, StreamExt};
 use crate::config::{Config, Upstream};
 use crate::dashscope::{Endpoint, ErrorBody};
 
+pub use call::{Answer, Frames, Opened, Plan, Sent, open};
+pub use failure::{Failure, Kind, Phase};
 pub use sse::Frame;
 
 /// Largest upstream body (JSON answer or error) we read into memory.
 const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
 
-/// What went wrong talking to DashScope, before any translation.
-#[derive(Debug, Clone)]
-pub enum Failure {
-    /// Could not connect, or the connection broke before a response.
-    Connect(String),
-    /// No byte within the upstream timeout.
-    Timeout,
-    /// The connection broke in the middle of a body.
-    Dropped(String),
-    /// A non-2xx answer.
-    Status {
-        status: u16,
-        body: Box<ErrorBody>,
-        retry_after: Option<HeaderValue>,
-    },
-    /// A body we cannot read (not JSON, wrong content type, malformed SSE).
-    Protocol(String),
+/// Where a call goes: one of the two generation paths (which a call may switch between), or
+/// another service path (embeddings, rerank).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Generation(Endpoint),
+    Path(&'static str),
 }
 
-impl From<reqwest::Error> for Failure {
-    fn from(e: reqwest::Error) -> Self {
-        if e.is_timeout() {
-            Failure::Timeout
-        } else if e.is_connect() {
-            Failure::Connect(describe(&e))
-        } else if e.is_body() || e.is_decode() {
-            Failure::Dropped(describe(&e))
-        } else {
-            Failure::Connect(describe(&e))
+impl Target {
+    pub const fn path(self) -> &'static str {
+        match self {
+            Target::Generation(e) => e.path(),
+            Target::Path(p) => p,
+        }
+    }
+
+    /// A low-cardinality label for metrics and logs.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Target::Generation(e) => e.label(),
+            Target::Path(_) => "other",
         }
     }
 }
 
-/// The error's causes, without reqwest's own top line (which repeats the URL).
-fn describe(e: &reqwest::Error) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        let text = s.to_string();
-        if !out.iter().any(|o| o.contains(&text)) {
-            out.push(text);
-        }
-        src = s.source();
-    }
-    if out.is_empty() {
-        if e.is_timeout() {
-            "timed out".into()
-        } else {
-            "request failed".into()
-        }
-    } else {
-        out.join(": ")
-    }
-}
-
-/// One call's target and payload.
+/// One request's target and payload.
 pub struct Call<'a> {
     pub upstream: &'a Upstream,
-    pub endpoint: Endpoint,
+    pub target: Target,
     pub body: Bytes,
     pub stream: bool,
     /// The client's `Authorization`, forwarded only when no server key is configured.
@@ -95,9 +69,13 @@ pub struct DashScopeClient {
     urls: std::sync::Arc<std::collections::HashMap<String, [reqwest::Url; 2]>>,
 }
 
-fn endpoint_url(base_url: &str, endpoint: Endpoint) -> Result<reqwest::Url, Failure> {
-    reqwest::Url::parse(&format!("{base_url}{}", endpoint.path()))
-        .map_err(|e| Failure::Connect(format!("invalid upstream URL: {e}")))
+fn endpoint_url(base_url: &str, path: &str) -> Result<reqwest::Url, Failure> {
+    reqwest::Url::parse(&format!("{base_url}{path}")).map_err(|e| {
+        Failure::new(
+            Phase::Connect,
+            Kind::Transport(format!("invalid upstream URL: {e}")),
+        )
+    })
 }
 
 impl DashScopeClient {
@@ -113,8 +91,8 @@ impl DashScopeClient {
         let mut urls = std::collections::HashMap::new();
         for u in std::iter::once(&cfg.upstream).chain(cfg.upstreams.values()) {
             if let (Ok(text), Ok(mm)) = (
-                endpoint_url(&u.base_url, Endpoint::Text),
-                endpoint_url(&u.base_url, Endpoint::Multimodal),
+                endpoint_url(&u.base_url, Endpoint::Text.path()),
+                endpoint_url(&u.base_url, Endpoint::Multimodal.path()),
             ) {
                 urls.insert(u.base_url.clone(), [text, mm]);
             }
@@ -125,11 +103,13 @@ impl DashScopeClient {
         })
     }
 
-    /// Send one request; a non-2xx answer becomes [`Failure::Status`] with its body read.
+    /// Send one request; a non-2xx answer becomes a [`Kind::Status`] failure with its body read.
     pub async fn send(&self, call: Call<'_>) -> Result<reqwest::Response, Failure> {
-        let url = match self.urls.get(&call.upstream.base_url) {
-            Some(pair) => pair[usize::from(call.endpoint == Endpoint::Multimodal)].clone(),
-            None => endpoint_url(&call.upstream.base_url, call.endpoint)?,
+        let url = match (call.target, self.urls.get(&call.upstream.base_url)) {
+            (Target::Generation(e), Some(pair)) => {
+                pair[usize::from(e == Endpoint::Multimodal)].clone()
+            }
+            (target, _) => endpoint_url(&call.upstream.base_url, target.path())?,
         };
         let mut req = self
             .http
@@ -166,11 +146,14 @@ impl DashScopeClient {
         if body.request_id.is_none() {
             body.request_id = request_id;
         }
-        Err(Failure::Status {
-            status: status.as_u16(),
-            body: Box::new(body),
-            retry_after,
-        })
+        Err(Failure::new(
+            Phase::Body,
+            Kind::Status {
+                status: status.as_u16(),
+                body: Box::new(body),
+                retry_after,
+            },
+        ))
     }
 }
 
@@ -196,30 +179,21 @@ pub async fn read_body(resp: reqwest::Response) -> Result<Bytes, Failure> {
         .content_length()
         .is_some_and(|n| n > MAX_UPSTREAM_BODY as u64)
     {
-        return Err(Failure::Protocol("upstream body too large".into()));
+        return Err(Failure::protocol("upstream body too large"));
     }
     let mut buf = Vec::new();
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| match Failure::from(e) {
-            Failure::Connect(why) => Failure::Dropped(why),
-            other => other,
-        })?;
+        let chunk = chunk.map_err(Failure::body)?;
         if buf.len() + chunk.len() > MAX_UPSTREAM_BODY {
-            return Err(Failure::Protocol("upstream body too large".into()));
+            return Err(Failure::protocol("upstream body too large"));
         }
         buf.extend_from_slice(&chunk);
     }
     Ok(Bytes::from(buf))
 }
 
-/// The response body as SSE frames. Transport errors mid-body are [`Failure::Dropped`] or
-/// [`Failure::Timeout`].
+/// The response body as SSE frames. Transport errors mid-body are [`Phase::Body`] failures.
 pub fn frames(resp: reqwest::Response) -> impl Stream<Item = Result<Frame, Failure>> + Send {
-    sse::frames(resp.bytes_stream().map(|r| {
-        r.map_err(|e| match Failure::from(e) {
-            Failure::Connect(why) => Failure::Dropped(why),
-            other => other,
-        })
-    }))
+    sse::frames(resp.bytes_stream().map(|r| r.map_err(Failure::body)))
 }

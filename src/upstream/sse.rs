@@ -49,10 +49,10 @@ where
                 }
                 Err(EventStreamError::Transport(e)) => Some(Err(e)),
                 Err(EventStreamError::Utf8(e)) => {
-                    Some(Err(Failure::Protocol(format!("stream is not UTF-8: {e}"))))
+                    Some(Err(Failure::protocol(format!("stream is not UTF-8: {e}"))))
                 }
                 Err(EventStreamError::Parser(e)) => {
-                    Some(Err(Failure::Protocol(format!("malformed SSE: {e}"))))
+                    Some(Err(Failure::protocol(format!("malformed SSE: {e}"))))
                 }
             }
         })
@@ -91,7 +91,7 @@ where
                     }
                     if *pending > limit {
                         *failed = true;
-                        Err(Failure::Protocol(format!(
+                        Err(Failure::protocol(format!(
                             "an upstream SSE event exceeded {limit} bytes"
                         )))
                     } else {
@@ -165,6 +165,7 @@ mod tests {
     use futures_util::FutureExt;
 
     use super::*;
+    use crate::upstream::failure::Kind;
 
     fn decode(chunks: Vec<&'static [u8]>, limit: usize) -> Vec<Result<Bytes, Failure>> {
         let src = futures_util::stream::iter(
@@ -187,7 +188,10 @@ mod tests {
         assert_eq!(out.len(), 3, "stops after the failure");
         assert!(out[0].is_ok() && out[1].is_ok());
         match &out[2] {
-            Err(Failure::Protocol(m)) => assert_eq!(m, "an upstream SSE event exceeded 25 bytes"),
+            Err(Failure {
+                kind: Kind::Protocol(m),
+                ..
+            }) => assert_eq!(m, "an upstream SSE event exceeded 25 bytes"),
             other => panic!("expected a protocol failure, got {other:?}"),
         }
     }
