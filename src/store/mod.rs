@@ -200,6 +200,20 @@ pub trait StateStore: Send + Sync {
     async fn set_learned_endpoint(&self, model: &str, endpoint: &str) -> Result<(), StoreError>;
 }
 
+/// The `x-dashbridge-warning` value when a write-only state operation failed (`store: true`
+/// with Redis down): the response is still served.
+pub const WRITE_FAILED_WARNING: &str =
+    "the response was not stored: the state store is unavailable";
+
+/// Count and log a failed write-only state operation; returns [`WRITE_FAILED_WARNING`] for the
+/// response's warning header. (A failed *read* becomes a 503 through
+/// `From<StoreError> for ProxyError`.)
+pub fn write_failed(e: &StoreError) -> &'static str {
+    crate::metrics::record_store_error("write");
+    tracing::warn!(error = %e, "state write failed; serving without storing");
+    WRITE_FAILED_WARNING
+}
+
 /// The configured backend: Redis when a state URL is set, else the embedded store.
 pub fn from_settings(s: &StateSettings) -> Result<Arc<dyn StateStore>, StoreError> {
     match &s.url {
