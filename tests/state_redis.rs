@@ -274,6 +274,21 @@ async fn redis_down_or_frozen_then_back() {
             assert_eq!(resp.status(), 503);
             assert_eq!(resp.headers()["retry-after"], "1");
         }
+        // A write-only operation fails within the bound too; the route serves with a warning.
+        let t = Instant::now();
+        let err = store
+            .put_response(&record("o", "resp_y"))
+            .await
+            .unwrap_err();
+        assert!(
+            t.elapsed() < BOUND + Duration::from_millis(400),
+            "{phase}: write took {:?}",
+            t.elapsed()
+        );
+        assert_eq!(
+            dashbridge::store::write_failed(&err),
+            "the response was not stored: the state store is unavailable"
+        );
         let t = Instant::now();
         assert_eq!(
             readyz(&gw).await,
