@@ -362,3 +362,41 @@ async fn tpm_counts_plain_and_streamed_usage() {
     assert_eq!(body["error"]["code"], "rate_limit_exceeded");
     assert_eq!(fake.request_count(), 3);
 }
+
+/// `rediss://` (TLS) is accepted; an unreachable Redis fails within the bound, never hangs
+/// or panics, and the gateway still starts (connections are made lazily).
+#[tokio::test]
+async fn unreachable_redis_and_rediss_urls_fail_within_the_bound() {
+    // A listener that accepts and never answers: the TLS handshake starts and stalls.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = silent.accept().await {
+            held.push(c);
+        }
+    });
+    for (scheme, port) in [
+        ("redis", 1),
+        ("rediss", 1),
+        ("rediss", silent_port),
+        ("redis", silent_port),
+    ] {
+        let url = format!("{scheme}://127.0.0.1:{port}/0");
+        let s = StateSettings {
+            url: Some(dashbridge::config::Secret::new(url.clone())),
+            timeout: Duration::from_millis(300),
+            ..StateSettings::default()
+        };
+        let store = dashbridge::store::from_settings(&s).unwrap();
+        assert_eq!(store.backend(), "redis");
+        let t = Instant::now();
+        assert!(store.ping().await.is_err(), "{url}");
+        assert!(store.get_response("o", "resp_1").await.is_err(), "{url}");
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "{url}: {:?}",
+            t.elapsed()
+        );
+    }
+}
