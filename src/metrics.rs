@@ -15,6 +15,8 @@ pub const INFLIGHT_STREAMS: &str = "dashbridge_inflight_streams";
 pub const RETRIES: &str = "dashbridge_upstream_retries_total";
 pub const ENDPOINT_FALLBACKS: &str = "dashbridge_endpoint_fallbacks_total";
 pub const TOKENS: &str = "dashbridge_tokens_total";
+pub const STORE_ERRORS: &str = "dashbridge_store_errors_total";
+pub const RATE_LIMITED: &str = "dashbridge_rate_limited_total";
 
 /// Distinct model label values kept; later names are reported as "other" so a client cannot
 /// grow the metric set without bound.
@@ -113,6 +115,17 @@ pub fn record_tokens(model: &str, prompt: u64, completion: u64) {
     let m = model_label(model);
     counter!(TOKENS, "model" => m.clone(), "direction" => "in").increment(prompt);
     counter!(TOKENS, "model" => m, "direction" => "out").increment(completion);
+}
+
+/// A state-store command failed (`op`: read, write, limit, ping).
+pub fn record_store_error(op: &'static str) {
+    counter!(STORE_ERRORS, "op" => op).increment(1);
+}
+
+/// A request refused by a key's limit. `key` is the key's printable label (a configured name,
+/// or `key-` + hash digits for a bare key): bounded by the configured keys.
+pub fn record_rate_limited(key: &str, axis: &'static str) {
+    counter!(RATE_LIMITED, "key" => key.to_owned(), "axis" => axis).increment(1);
 }
 
 /// Counts a stream as in flight until dropped (finished, failed or abandoned by the client).

@@ -3,7 +3,7 @@
 //! answers (a model found on the other endpoint, a model that refuses non-stream calls).
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderValue;
@@ -11,7 +11,9 @@ use axum::http::HeaderValue;
 use crate::config::{Config, ModelEntry, Upstream};
 use crate::dashscope::Endpoint;
 use crate::error::ProxyError;
+use crate::metrics;
 use crate::state::AppState;
+use crate::store::StateStore;
 use crate::upstream::{Plan, Sent, Target};
 
 /// Where one request goes.
@@ -28,6 +30,15 @@ pub struct Route<'a> {
     /// Always stream upstream (configured, by prefix, or learned), aggregating for
     /// non-stream clients.
     pub stream_only: bool,
+}
+
+/// [`resolve`], after bringing in what other replicas learned about the model (only with a
+/// shared store; see [`Learned::refresh`]).
+pub async fn resolve_shared<'a>(cfg: &'a Config, learned: &Learned, model: &str) -> Route<'a> {
+    let entry = cfg.models.get(model);
+    let target = entry.and_then(|e| e.target.as_deref()).unwrap_or(model);
+    learned.refresh(cfg.upstream_for(entry), target).await;
+    resolve(cfg, learned, model)
 }
 
 /// Resolve a client's model name. Precedence for the endpoint and the stream decision: an
@@ -134,8 +145,51 @@ pub struct Learned {
     ttl: Duration,
     /// Models found on the other endpoint than the table said ("url error" fallback).
     endpoints: RwLock<HashMap<Key, (Endpoint, Instant)>>,
-    /// Models that refused a non-stream call: stream and aggregate them.
+    /// Models that refused a non-stream call: stream and aggregate them (per process).
     stream_only: RwLock<HashMap<Key, Instant>>,
+    /// With a shared store: learned endpoints are written through to it, and a model this
+    /// process knows nothing about is looked up there ([`Learned::refresh`]) at most once per
+    /// [`LOOKUP_EVERY`].
+    shared: Option<SharedMemory>,
+}
+
+struct SharedMemory {
+    store: Arc<dyn StateStore>,
+    asked: Mutex<HashMap<Key, Instant>>,
+}
+
+impl SharedMemory {
+    /// Not asked about `k` within [`LOOKUP_EVERY`] (and now marked as asked).
+    fn should_ask(&self, k: &Key) -> bool {
+        let now = Instant::now();
+        let Ok(mut asked) = self.asked.lock() else {
+            return false;
+        };
+        if asked
+            .get(k)
+            .is_some_and(|t| now.duration_since(*t) < LOOKUP_EVERY)
+        {
+            return false;
+        }
+        if asked.len() >= MAX_ASKED {
+            asked.retain(|_, t| now.duration_since(*t) < LOOKUP_EVERY);
+            if asked.len() >= MAX_ASKED {
+                return false;
+            }
+        }
+        asked.insert(k.clone(), now);
+        true
+    }
+}
+
+/// How often a model unknown here is looked up in the shared store.
+const LOOKUP_EVERY: Duration = Duration::from_secs(30);
+/// Models whose lookup times are remembered (older ones are forgotten past this).
+const MAX_ASKED: usize = 10_000;
+
+/// The store's name for a fact: the upstream's base URL and the model.
+fn shared_key((base_url, model): &Key) -> String {
+    format!("{base_url} {model}")
 }
 
 impl Default for Learned {
@@ -166,6 +220,46 @@ impl Learned {
             ttl,
             endpoints: RwLock::default(),
             stream_only: RwLock::default(),
+            shared: None,
+        }
+    }
+
+    /// A memory shared through `store` (Redis), on top of the in-process one.
+    pub fn shared(store: Arc<dyn StateStore>) -> Learned {
+        Learned {
+            shared: Some(SharedMemory {
+                store,
+                asked: Mutex::new(HashMap::new()),
+            }),
+            ..Learned::default()
+        }
+    }
+
+    /// With a shared store: when this process knows nothing fresh about the model, ask the
+    /// store what another replica learned (at most once per [`LOOKUP_EVERY`] per model,
+    /// bounded by the store's timeout; a failure only means the table is used).
+    pub async fn refresh(&self, upstream: &Upstream, model: &str) {
+        let Some(shared) = &self.shared else { return };
+        let k = key(upstream, model);
+        if self.endpoint(upstream, model).is_some() || !shared.should_ask(&k) {
+            return;
+        }
+        match shared.store.learned_endpoint(&shared_key(&k)).await {
+            Ok(Some(label)) => {
+                let e = match label.as_str() {
+                    "text" => Endpoint::Text,
+                    "multimodal" => Endpoint::Multimodal,
+                    _ => return,
+                };
+                insert(&self.endpoints, k, (e, Instant::now()), |(_, at)| {
+                    self.fresh(*at)
+                });
+            }
+            Ok(None) => {}
+            Err(err) => {
+                metrics::record_store_error("read");
+                tracing::debug!(error = %err, "shared learned memory unavailable");
+            }
         }
     }
 
@@ -180,13 +274,21 @@ impl Learned {
     }
 
     pub fn set_endpoint(&self, upstream: &Upstream, model: &str, e: Endpoint) {
-        let now = Instant::now();
-        insert(
-            &self.endpoints,
-            key(upstream, model),
-            (e, now),
-            |(_, at)| self.fresh(*at),
-        );
+        let k = key(upstream, model);
+        if let Some(shared) = &self.shared
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let (store, name) = (Arc::clone(&shared.store), shared_key(&k));
+            rt.spawn(async move {
+                if let Err(err) = store.set_learned_endpoint(&name, e.label()).await {
+                    metrics::record_store_error("write");
+                    tracing::warn!(error = %err, "could not share a learned endpoint");
+                }
+            });
+        }
+        insert(&self.endpoints, k, (e, Instant::now()), |(_, at)| {
+            self.fresh(*at)
+        });
     }
 
     pub fn is_stream_only(&self, upstream: &Upstream, model: &str) -> bool {

@@ -290,7 +290,7 @@ fn header_bound_settings_are_trimmed_and_validated() {
     .unwrap();
     assert_eq!(c.upstream.api_key.as_ref().unwrap().expose(), "sk-main");
     assert_eq!(c.upstream.workspace.as_deref(), Some("ws-1"));
-    let keys: Vec<&str> = c.client_keys.iter().map(|k| k.expose()).collect();
+    let keys: Vec<&str> = c.client_keys.iter().map(|k| k.secret.expose()).collect();
     assert_eq!(keys, ["ck-1", "ck-2"]);
     let sg = &c.upstreams["sg"];
     assert_eq!(sg.api_key.as_ref().unwrap().expose(), "sk-sg");

@@ -11,7 +11,6 @@ mod common;
 use bytes::Bytes;
 use common::fake::FakeDashScope;
 use common::gateway::{self, Gateway, SERVER_KEY};
-use dashbridge::config::Secret;
 use serde_json::{Value, json};
 
 /// Bounded: a hung gateway fails the test instead of hanging it.
@@ -249,7 +248,10 @@ async fn health_and_readiness() {
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"status": "ok"}));
     let r = http().get(gw.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"status": "ready"}));
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"status": "ready", "store": "ok", "store_backend": "memory"})
+    );
 }
 
 #[tokio::test]
@@ -329,7 +331,7 @@ async fn body_over_the_limit_is_413() {
 async fn client_keys_are_enforced_before_anything_goes_upstream() {
     let fake = FakeDashScope::start().await;
     let mut cfg = gateway::config(&fake.base_url);
-    cfg.client_keys = vec![Secret::new("k1")];
+    cfg.client_keys = vec![dashbridge::config::ClientKey::new(None, "k1")];
     let gw = gateway::start(cfg).await;
     let body = chat("qwen-plus", "hi").to_string();
 

@@ -169,7 +169,10 @@ async fn metrics_reflect_the_traffic() {
 
     // 5. A request refused at the door (wrong client key) is counted too.
     let mut keyed = gateway::config(&fake.base_url);
-    keyed.client_keys = vec![dashbridge::config::Secret::new("sk-gateway-client")];
+    keyed.client_keys = vec![dashbridge::config::ClientKey::new(
+        None,
+        "sk-gateway-client",
+    )];
     let gw2 = gateway::start(keyed).await;
     assert_eq!(chat(&gw2, false).await.status(), 401);
     let m = scrape(&gw2).await;

@@ -102,7 +102,13 @@ async fn a_stream_in_flight_finishes_intact_while_draining() {
     let mut cfg = gateway::config(&fake.base_url);
     cfg.shutdown_grace = Duration::from_secs(20);
     let mut gw = start(cfg).await;
-    assert_eq!(readyz(&gw.state).await, (200, json!({"status": "ready"})));
+    assert_eq!(
+        readyz(&gw.state).await,
+        (
+            200,
+            json!({"status": "ready", "store": "ok", "store_backend": "memory"})
+        )
+    );
 
     let resp = open_stream(gw.addr).await;
     let mut body = resp.bytes_stream();
@@ -112,7 +118,10 @@ async fn a_stream_in_flight_finishes_intact_while_draining() {
     assert!(refused(gw.addr).await, "new connections are refused");
     assert_eq!(
         readyz(&gw.state).await,
-        (503, json!({"status": "draining"}))
+        (
+            503,
+            json!({"status": "draining", "store": "ok", "store_backend": "memory"})
+        )
     );
     assert!(!gw.task.is_finished(), "serve waits for the stream");
 

@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +16,7 @@ use futures_util::{Stream, StreamExt};
 
 use super::auth::Authorized;
 use super::extract::{OpenAiJson, Slot};
+use super::limits::UsageSink;
 use super::observe::Observed;
 use super::sse::{self, Driver, Rendered};
 use crate::dashscope::{Endpoint, GenerationRequest, GenerationResponse};
@@ -37,15 +39,18 @@ pub async fn chat_completions(
     slot: Slot,
     observed: Observed,
     State(state): State<AppState>,
+    usage: Option<Extension<UsageSink>>,
     headers: HeaderMap,
     OpenAiJson(req): OpenAiJson<openai::ChatCompletionRequest>,
 ) -> Result<Response, ProxyError> {
     treq::validate(&req)?;
-    let route = routing::resolve(
+    let usage = usage.map(|Extension(u)| u);
+    let route = routing::resolve_shared(
         &state.cfg,
         &state.learned,
         req.model.as_deref().unwrap_or(""),
-    );
+    )
+    .await;
     observed.model(&route.model);
     route.check_key(auth.as_ref())?;
     let mut translated = treq::to_dashscope(req, &ctx(&route, &state))?;
@@ -83,7 +88,7 @@ pub async fn chat_completions(
             if partial {
                 tresp::mark_partial(&mut c, &mut translated.notes);
             }
-            completion(c, &state)
+            completion(c, &state, usage.as_ref())
         }
         Opened::Stream { first, frames, .. } => {
             let translator = StreamTranslator::new(meta, translated.include_usage);
@@ -96,9 +101,10 @@ pub async fn chat_completions(
                     error_event: sse::openai_error_event,
                     hold: Some(Box::new(slot)),
                 };
-                sse::respond(chunks(translator, first, frames), driver)
+                sse::respond(chunks(translator, first, frames, usage), driver)
             } else {
-                completion(aggregate(translator, first, frames).await?, &state)
+                let c = aggregate(translator, first, frames).await?;
+                completion(c, &state, usage.as_ref())
             }
         }
     };
@@ -193,9 +199,10 @@ impl Body {
 }
 
 /// A completion as the JSON response (tokens counted, content logged if enabled).
-fn completion(c: openai::ChatCompletion, state: &AppState) -> Response {
+fn completion(c: openai::ChatCompletion, state: &AppState, usage: Option<&UsageSink>) -> Response {
     if let Some(u) = &c.usage {
         metrics::record_tokens(&c.model, u.prompt_tokens, u.completion_tokens);
+        count_usage(usage, u.prompt_tokens, u.completion_tokens);
     }
     match serde_json::to_vec(&c) {
         Ok(body) => {
@@ -210,6 +217,13 @@ fn completion(c: openai::ChatCompletion, state: &AppState) -> Response {
                 .into_response()
         }
         Err(e) => ProxyError::Internal(format!("serializing a completion: {e}")).into_response(),
+    }
+}
+
+/// Count a call's tokens against the key's `tpm` (when the key has one).
+fn count_usage(sink: Option<&UsageSink>, prompt: u64, completion: u64) {
+    if let Some(s) = sink {
+        s.add(prompt.saturating_add(completion));
     }
 }
 
@@ -267,6 +281,7 @@ fn chunks(
     translator: StreamTranslator,
     first: GenerationResponse,
     frames: Frames<GenerationResponse>,
+    usage: Option<UsageSink>,
 ) -> impl Stream<Item = Result<Rendered, ProxyError>> + Send + 'static {
     let state = Chunks {
         translator,
@@ -274,6 +289,7 @@ fn chunks(
         frames,
         queue: VecDeque::new(),
         done: false,
+        usage,
     };
     futures_util::stream::unfold(
         state,
@@ -287,6 +303,8 @@ struct Chunks {
     frames: Frames<GenerationResponse>,
     queue: VecDeque<Rendered>,
     done: bool,
+    /// Counts the final usage against the key's `tpm`; reported when the stream is dropped.
+    usage: Option<UsageSink>,
 }
 
 impl Chunks {
@@ -338,6 +356,7 @@ impl Chunks {
                     if let Some(u) = self.translator.final_usage() {
                         let model = &self.translator.meta().model;
                         metrics::record_tokens(model, u.prompt_tokens, u.completion_tokens);
+                        count_usage(self.usage.as_ref(), u.prompt_tokens, u.completion_tokens);
                     }
                 }
             }

@@ -10,6 +10,7 @@ mod chat;
 mod embeddings;
 pub mod extract;
 mod health;
+pub(crate) mod limits;
 mod models;
 pub mod observe;
 mod rerank;
@@ -26,12 +27,13 @@ use crate::server::not_found;
 use crate::state::AppState;
 
 /// The router with its state. API routes are wrapped in [`observe::observe`] with their
-/// metric label.
+/// metric label, and all of them in the per-key limits ([`limits::enforce`]); health and
+/// metrics are neither.
 pub fn routes(state: AppState) -> Router {
     let observed = |route: &'static str| {
         axum::middleware::from_fn_with_state((state.clone(), route), observe::observe)
     };
-    Router::new()
+    let api = Router::new()
         .route(
             "/v1/chat/completions",
             post(chat::chat_completions).layer(observed("chat")),
@@ -49,6 +51,12 @@ pub fn routes(state: AppState) -> Router {
         .route("/v2/rerank", post(rerank::v2).layer(observed("rerank")))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::get))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::enforce,
+        ));
+    Router::new()
+        .merge(api)
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(health::metrics))

@@ -42,7 +42,7 @@ pub async fn create(
     OpenAiJson(req): OpenAiJson<ResponsesRequest>,
 ) -> Result<Response, ProxyError> {
     let model = req.model.clone().unwrap_or_default();
-    let route = routing::resolve(&state.cfg, &state.learned, &model);
+    let route = routing::resolve_shared(&state.cfg, &state.learned, &model).await;
     observed.model(&route.model);
     let opts = Opts {
         preserve_thinking: route.entry.is_some_and(|e| e.preserve_thinking),
