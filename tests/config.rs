@@ -296,7 +296,10 @@ fn header_bound_settings_are_trimmed_and_validated() {
     assert_eq!(sg.api_key.as_ref().unwrap().expose(), "sk-sg");
     assert_eq!(sg.workspace.as_deref(), Some("ws-sg"));
 
-    let keys_file = write("keys.txt", "# clients\nck-file-1\n\nck bad\n");
+    let keys_file = write(
+        "keys.txt",
+        "# clients\nck-file-1\n\nname-x key with spaces\n",
+    );
     let path = write(
         "headers-bad.toml",
         "[upstream]\nworkspace = \"ws\u{00e9}1\"\n[upstreams.sg]\nregion = \"singapore\"\napi_key_env = \"SG_KEY\"\nworkspace = \"ws\\nx\"\n[upstreams.us]\nregion = \"us\"\napi_key_env = \"US KEY\"\n",

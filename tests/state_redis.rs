@@ -382,13 +382,13 @@ async fn learned_endpoints_are_shared_between_replicas() {
     };
     assert_eq!(paths(0), [common::fake::TEXT_PATH, common::fake::MM_PATH]);
     let store = RedisStore::new(&url, &settings(&url, "shared")).unwrap();
+    // Facts are per (upstream, model): the store names them "<base URL> <model>".
+    let upstream = shared_config(&fake.base_url, &url, 1000, SLACK)
+        .upstream
+        .base_url;
+    let name = format!("{upstream} mm-only-shared");
     let deadline = Instant::now() + Duration::from_secs(5);
-    while store
-        .learned_endpoint("mm-only-shared")
-        .await
-        .unwrap()
-        .is_none()
-    {
+    while store.learned_endpoint(&name).await.unwrap().is_none() {
         assert!(Instant::now() < deadline, "A never shared what it learned");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
