@@ -14,7 +14,7 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures_util::Stream;
 
 use super::Failure;
@@ -219,7 +219,7 @@ impl Decoder {
         // The body starts with (part of) a BOM: hold it until the marks are behind us.
         self.partial.extend_from_slice(&chunk);
         while self.partial.starts_with(BOM) {
-            let _ = self.partial.split_to(BOM.len());
+            self.partial.advance(BOM.len());
         }
         if !BOM.starts_with(&self.partial) {
             self.at_start = false;
@@ -239,7 +239,8 @@ impl Decoder {
             }
             self.event_bytes = self.event_bytes.saturating_add(line.len() + 1);
             self.check_bound()?;
-            if std::str::from_utf8(&line).is_err() {
+            // `is_ascii` first: the common case, checked several times faster.
+            if !line.is_ascii() && std::str::from_utf8(&line).is_err() {
                 return Err(not_utf8());
             }
             self.field(line);
@@ -252,7 +253,7 @@ impl Decoder {
         if self.after_cr && !self.rest.is_empty() {
             self.after_cr = false;
             if self.rest[0] == b'\n' {
-                let _ = self.rest.split_to(1);
+                self.rest.advance(1);
             }
         }
         match memchr::memchr2(b'\n', b'\r', &self.rest) {
@@ -303,20 +304,23 @@ impl Decoder {
         if line[0] == b':' {
             return;
         }
-        let value = match memchr::memchr(b':', &line) {
-            Some(colon) => {
-                let mut value = line.split_off(colon);
-                let skip = if value.get(1) == Some(&b' ') { 2 } else { 1 };
-                let _ = value.split_to(skip);
-                value
-            }
-            None => Bytes::new(),
+        // The name ends at the first colon; the value starts after it and one space.
+        let (name_end, value_start) = match memchr::memchr(b':', &line) {
+            Some(colon) if line.get(colon + 1) == Some(&b' ') => (colon, colon + 2),
+            Some(colon) => (colon, colon + 1),
+            None => (line.len(), line.len()),
         };
-        match &line[..] {
-            b"data" => self.add_data(value),
-            b"event" => self.event = Some(value),
+        let is_data = match &line[..name_end] {
+            b"data" => true,
+            b"event" => false,
             // `id` and `retry` matter to a browser reconnecting, not to a proxied call.
-            _ => {}
+            _ => return,
+        };
+        line.advance(value_start);
+        if is_data {
+            self.add_data(line);
+        } else {
+            self.event = Some(line);
         }
     }
 
