@@ -16,9 +16,10 @@
 //!   → SSE decoder → frame payload JSON → `on_frame` → `render`, then `finish`.
 //! - `sse_decode`: the SSE decoder alone over 100 DashScope-shaped events cut into 1 KiB reads
 //!   (events split across reads).
-//! - `sse_decode_zc`, `stream20_zc` (experiments, not in the baseline): `sse_decode` and
-//!   `stream20` with a zero-copy decoder on `bytes` + `memchr` (`benches/instructions/zc_sse.rs`)
-//!   in place of the production one.
+//! - `stream20_parse`, `stream20_scan` (experiments, not in the baseline): `stream20`'s decoder
+//!   and payload parse only, into `GenerationResponse` and into `serde::de::IgnoredAny` (JSON
+//!   read and checked, nothing built): what borrowed deserialization of the frames could save
+//!   at most.
 //!
 //! Without arguments (or under `cargo bench`) it lists the scenarios; with `check` it runs
 //! each once natively and prints its output size (a smoke test).
@@ -39,16 +40,13 @@ use dashbridge::upstream::{Failure, sse};
 use futures_util::{FutureExt, StreamExt};
 use serde_json::{Map, Value, json};
 
-#[path = "instructions/zc_sse.rs"]
-mod zc_sse;
-
 /// Scenario name, and whether it belongs to the committed baseline.
 const SCENARIOS: &[(&str, bool)] = &[
     ("nonstream", true),
     ("stream20", true),
     ("sse_decode", true),
-    ("sse_decode_zc", false),
-    ("stream20_zc", false),
+    ("stream20_parse", false),
+    ("stream20_scan", false),
 ];
 
 fn main() {
@@ -95,13 +93,13 @@ fn run(name: &str, n: usize) -> usize {
             let wire = decoder_wire();
             repeat(n, || sse_decode(&wire))
         }
-        "sse_decode_zc" => {
-            let wire = decoder_wire();
-            repeat(n, || zc_sse::decode_all(&wire))
-        }
-        "stream20_zc" => {
+        "stream20_parse" => {
             let wire = stream20_wire();
-            repeat(n, || stream20_zc(&wire))
+            repeat(n, || stream20_parse::<GenerationResponse>(&wire))
+        }
+        "stream20_scan" => {
+            let wire = stream20_wire();
+            repeat(n, || stream20_parse::<serde::de::IgnoredAny>(&wire))
         }
         other => panic!("unknown scenario {other}; run without arguments for the list"),
     }
@@ -275,20 +273,25 @@ fn stream20(wire: &[Bytes]) -> usize {
     out + finish_stream(&t)
 }
 
-/// `stream20` with the experimental zero-copy decoder.
-fn stream20_zc(wire: &[Bytes]) -> usize {
-    let mut t = stream20_translator();
-    let mut d = zc_sse::Decoder::default();
-    let mut out = 0usize;
+/// `stream20` up to the payload parse, into `T`; the data bytes parsed.
+fn stream20_parse<T: serde::de::DeserializeOwned>(wire: &[Bytes]) -> usize {
+    let mut frames = std::pin::pin!(sse::frames(byte_stream(wire)));
+    let mut parsed = 0usize;
     let mut seen = 0usize;
-    for chunk in wire {
-        d.feed(chunk.clone(), &mut |f: zc_sse::Frame| {
-            seen += 1;
-            out += translate_frame(&mut t, &f.data);
-        });
+    while let Some(Some(item)) = frames.next().now_or_never() {
+        let f = match item {
+            Ok(f) => f,
+            Err(e) => panic!("stream does not decode: {e:?}"),
+        };
+        seen += 1;
+        match serde_json::from_slice::<T>(f.data.as_bytes()) {
+            Ok(p) => drop(black_box(p)),
+            Err(e) => panic!("frame does not parse: {e}"),
+        }
+        parsed += f.data.len();
     }
     assert_eq!(seen, 20, "every frame decoded");
-    out + finish_stream(&t)
+    parsed
 }
 
 // ---- sse_decode --------------------------------------------------------------------------------

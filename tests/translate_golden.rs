@@ -1364,6 +1364,7 @@ fn error_payload(name: &str) -> String {
             .find(Frame::is_error_event)
             .unwrap_or_else(|| panic!("{name} has no event:error frame"))
             .data
+            .to_string()
     } else {
         raw
     }
