@@ -38,8 +38,9 @@ step "release binary (the Dockerfile's build) and its shipped config"
 cargo build --release --locked
 ./target/release/dashbridge --check-config --config config/dashbridge.toml >/dev/null
 
+
+step "end-to-end: OpenAI Python and Node SDKs, LangChain, pydantic-ai, Cohere, the Agents SDK, Codex CLI"
+bash tests/e2e/run.sh
+
 step "instruction counts of the hot paths (callgrind) against bench/instructions-baseline.txt"
 bash bench/instructions.sh
-
-step "end-to-end: OpenAI Python SDK, OpenAI Node SDK, LangChain"
-bash tests/e2e/run.sh
