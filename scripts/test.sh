@@ -38,7 +38,6 @@ step "release binary (the Dockerfile's build) and its shipped config"
 cargo build --release --locked
 ./target/release/dashbridge --check-config --config config/dashbridge.toml >/dev/null
 
-
 step "end-to-end: OpenAI Python and Node SDKs, LangChain, pydantic-ai, Cohere, the Agents SDK, Codex CLI"
 bash tests/e2e/run.sh
 
