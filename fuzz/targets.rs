@@ -1,4 +1,4 @@
-//! The bodies of the three fuzz targets, in one place.
+//! The bodies of the five fuzz targets, in one place.
 //!
 //! Included by `#[path]` from the cargo-fuzz crate (`fuzz/fuzz_targets/*.rs`, nightly or
 //! `RUSTC_BOOTSTRAP=1`) and from the bounded stable harness `tests/fuzz_harness.rs` (corpus +
@@ -13,6 +13,8 @@
 //!   `ErrorBody::parse` → `translate::error::classify`.
 //! - [`sse`]: a split plan + bytes → `upstream::sse::frames`; the frames must not depend on how
 //!   the bytes were split into reads.
+//! - [`responses_request`]: bytes → Responses request → chat request → native request JSON.
+//! - [`responses_stream`]: lines as native frames → the Responses event state machine.
 
 #![allow(dead_code)]
 
