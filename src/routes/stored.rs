@@ -93,9 +93,13 @@ async fn chain(
     id: &str,
 ) -> Result<Vec<Value>, ProxyError> {
     let owner = owner.ok_or_else(|| not_found(id))?;
-    let mut records = Vec::new();
+    let mut records: Vec<ResponseRecord> = Vec::new();
     let mut next = Some(id.to_owned());
     while let Some(cur) = next.take() {
+        // A chain that loops back (a reused response id) ends where it repeats.
+        if records.iter().any(|r| r.id == cur) {
+            break;
+        }
         if records.len() >= MAX_CHAIN {
             return Err(ProxyError::bad_request(
                 format!(
