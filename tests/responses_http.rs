@@ -370,8 +370,8 @@ async fn bad_bodies_are_400s_naming_the_field_and_nothing_goes_upstream() {
         ),
         (
             json!({"model": "qwen-plus", "input": [{"type": "item_reference", "id": "msg_1"}]}),
-            "input[0].type",
-            "unsupported_parameter",
+            "input[0]",
+            "item_not_found",
         ),
         (
             json!({"model": "qwen-plus", "input": 5}),
@@ -446,18 +446,16 @@ async fn requests_are_counted_under_the_responses_route() {
 }
 
 #[tokio::test]
-async fn stored_response_routes_are_json_404s() {
+async fn unknown_stored_responses_are_json_404s() {
     let (_fake, gw) = setup().await;
     let resp = reqwest::get(gw.url("/v1/responses/resp_123"))
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 404);
     let e: Value = resp.json().await.unwrap();
-    assert!(
-        e["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("POST /v1/responses"),
-        "{e}"
+    assert_eq!(
+        e["error"]["message"],
+        "Response with id 'resp_123' not found."
     );
+    assert_eq!(e["error"]["code"], "not_found");
 }

@@ -245,3 +245,19 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ProxyError> {
     })?;
     Ok(req)
 }
+
+/// [`parse`] for a body already read as JSON (the Responses route edits `input` first); a
+/// wrong type names its path as `param`.
+pub(crate) fn from_value<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, ProxyError> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let param = (path != ".").then_some(path.as_str());
+        let at = param.map(|p| format!(" at '{p}'")).unwrap_or_default();
+        ProxyError::bad_request(
+            format!("invalid request{at}: {inner}"),
+            param,
+            "invalid_type",
+        )
+    })
+}

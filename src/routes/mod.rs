@@ -16,6 +16,7 @@ pub mod observe;
 mod rerank;
 mod responses;
 pub mod sse;
+mod stored;
 
 use axum::Router;
 use axum::http::{StatusCode, Uri};
@@ -41,6 +42,16 @@ pub fn routes(state: AppState) -> Router {
         .route(
             "/v1/responses",
             post(responses::create).layer(observed("responses")),
+        )
+        .route(
+            "/v1/responses/{id}",
+            get(stored::retrieve)
+                .delete(stored::delete)
+                .layer(observed("responses")),
+        )
+        .route(
+            "/v1/responses/{id}/input_items",
+            get(stored::input_items).layer(observed("responses")),
         )
         .route(
             "/v1/embeddings",

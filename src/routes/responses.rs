@@ -14,11 +14,18 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
 
+use std::sync::Arc;
+
+use serde_json::Value;
+
 use super::auth::Authorized;
 use super::chat::{Body, ctx, must_stream, passthrough};
+use super::extract;
 use super::extract::{OpenAiJson, Slot};
+use super::limits::{UsageSink, WARNING};
 use super::observe::Observed;
 use super::sse::{self, Driver, Rendered};
+use super::stored::{self, Saver, Turn};
 use crate::dashscope::GenerationResponse;
 use crate::error::ProxyError;
 use crate::metrics;
@@ -26,6 +33,7 @@ use crate::openai::responses::{self as rs, ResponsesRequest, StreamEvent};
 use crate::routing;
 use crate::shutdown::Drain;
 use crate::state::AppState;
+use crate::store;
 use crate::translate::request as treq;
 use crate::translate::response as tresp;
 use crate::translate::responses::request::{Opts, to_chat};
@@ -38,9 +46,11 @@ pub async fn create(
     slot: Slot,
     observed: Observed,
     State(state): State<AppState>,
+    Turn { owner, usage }: Turn,
     headers: HeaderMap,
-    OpenAiJson(req): OpenAiJson<ResponsesRequest>,
+    OpenAiJson(body): OpenAiJson<Value>,
 ) -> Result<Response, ProxyError> {
+    let (req, previous, saver) = with_state(body, &state, owner).await?;
     let model = req.model.clone().unwrap_or_default();
     let route = routing::resolve_shared(&state.cfg, &state.learned, &model).await;
     observed.model(&route.model);
@@ -48,6 +58,8 @@ pub async fn create(
         preserve_thinking: route.entry.is_some_and(|e| e.preserve_thinking),
     };
     let mut converted = to_chat(req, opts)?;
+    converted.template.store = saver.is_some();
+    converted.template.previous_response_id = previous;
     route.check_key(auth.as_ref())?;
     let mut translated =
         treq::to_dashscope(std::mem::take(&mut converted.chat), &ctx(&route, &state))?;
@@ -100,7 +112,8 @@ pub async fn create(
                 tresp::mark_partial_native(&mut answer, &mut notes);
             }
             let empty = Box::pin(futures_util::stream::empty());
-            object(assemble(machine, answer, empty).await?, &state)
+            let r = assemble(machine, answer, empty).await?;
+            finished(r, &state, usage.as_ref(), saver).await
         }
         Opened::Stream { first, frames, .. } if converted.stream => {
             let driver = Driver {
@@ -111,14 +124,107 @@ pub async fn create(
                 error_event,
                 hold: Some(Box::new(slot)),
             };
-            sse::respond(events(machine, first, frames, state.drain.clone()), driver)
+            let end = End { usage, saver };
+            sse::respond(
+                events(machine, first, frames, state.drain.clone(), end),
+                driver,
+            )
         }
         Opened::Stream { first, frames, .. } => {
-            object(assemble(machine, first, frames).await?, &state)
+            let r = assemble(machine, first, frames).await?;
+            finished(r, &state, usage.as_ref(), saver).await
         }
     };
+    let stored = resp.headers_mut().remove(WARNING);
     super::warning_header(&mut resp, &notes);
+    if let Some(w) = stored {
+        resp.headers_mut().append(WARNING, w);
+    }
     Ok(resp)
+}
+
+/// The body with the conversation state applied (`previous_response_id`'s chain prepended,
+/// `item_reference`s resolved), the id it continued and, when `store` (default true) and the
+/// caller has an owner, how to save the result.
+async fn with_state(
+    mut body: Value,
+    state: &AppState,
+    owner: Option<String>,
+) -> Result<(ResponsesRequest, Option<String>, Option<Saver>), ProxyError> {
+    let Some(map) = body.as_object_mut() else {
+        return Ok((extract::from_value(body)?, None, None));
+    };
+    let store = !matches!(map.get("store"), Some(Value::Bool(false)));
+    let previous = match map.remove("previous_response_id") {
+        Some(Value::String(s)) => Some(s),
+        None | Some(Value::Null) => None,
+        Some(_) => {
+            return Err(ProxyError::bad_request(
+                "'previous_response_id' must be a string",
+                Some("previous_response_id"),
+                "invalid_type",
+            ));
+        }
+    };
+    let input = map.remove("input");
+    let absent = input.is_none() && previous.is_none();
+    let resolved =
+        stored::resolve(&*state.store, owner.as_deref(), previous.as_deref(), input).await?;
+    if !absent {
+        map.insert("input".into(), resolved.full);
+    }
+    let saver = owner.filter(|_| store).map(|owner| Saver {
+        store: Arc::clone(&state.store),
+        owner,
+        input: resolved.turn,
+        previous: previous.clone(),
+    });
+    Ok((extract::from_value(body)?, previous, saver))
+}
+
+/// A finished non-stream response: tokens counted, saved when asked (a failed write still
+/// serves it, with a warning), served.
+async fn finished(
+    r: rs::Response,
+    state: &AppState,
+    usage: Option<&UsageSink>,
+    saver: Option<Saver>,
+) -> Response {
+    if let (Some(sink), Some(u)) = (usage, &r.usage) {
+        sink.add(u.input_tokens.saturating_add(u.output_tokens));
+    }
+    let failed = match saver {
+        Some(s) => s.save(&r).await.err(),
+        None => None,
+    };
+    let mut resp = object(r, state);
+    if let Some(e) = failed {
+        resp.headers_mut()
+            .insert(WARNING, HeaderValue::from_static(store::write_failed(&e)));
+    }
+    resp
+}
+
+/// What happens when a stream ends: its tokens are counted and a finished response saved
+/// (before the terminal event is sent, so a client continuing at once finds it; a failed
+/// write is logged and counted — the headers are already sent).
+struct End {
+    usage: Option<UsageSink>,
+    saver: Option<Saver>,
+}
+
+impl End {
+    async fn run(&mut self, machine: &ResponseStream, save: bool) {
+        let u = machine.usage();
+        if let Some(sink) = self.usage.take() {
+            sink.add(u.input_tokens.saturating_add(u.output_tokens));
+        }
+        if let Some(s) = self.saver.take().filter(|_| save)
+            && let Err(e) = s.save(machine.response()).await
+        {
+            store::write_failed(&e);
+        }
+    }
 }
 
 fn now() -> u64 {
@@ -252,8 +358,10 @@ fn events(
     first: GenerationResponse,
     frames: Frames<GenerationResponse>,
     drain: Drain,
+    end: End,
 ) -> impl Stream<Item = Result<Rendered, ProxyError>> + Send + 'static {
     let state = Events {
+        end,
         machine,
         first: Some(first),
         frames,
@@ -269,6 +377,7 @@ fn events(
 }
 
 struct Events {
+    end: End,
     machine: ResponseStream,
     first: Option<GenerationResponse>,
     frames: Frames<GenerationResponse>,
@@ -308,10 +417,13 @@ impl Events {
                 Some(Some(Err(f))) => {
                     self.done = true;
                     self.mid_stream_failure(f);
+                    self.end.run(&self.machine, false).await;
                 }
                 Some(None) => {
                     self.done = true;
-                    self.machine.finish(&mut self.scratch);
+                    let outcome = self.machine.finish(&mut self.scratch);
+                    let failed = outcome == crate::translate::responses::stream::Outcome::Failed;
+                    self.end.run(&self.machine, !failed).await;
                     let u = self.machine.usage();
                     let model = self.machine.response().model.clone();
                     metrics::record_tokens(&model, u.input_tokens, u.output_tokens);

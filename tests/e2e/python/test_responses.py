@@ -64,7 +64,7 @@ def test_create_text_nonstream(rclient, checked):
         {"type": "output_text", "text": x.TEXT, "annotations": []}
     ]
     assert usage_of(r.usage) == x.TEXT_RESPONSE_USAGE
-    assert r.store is False
+    assert r.store is True
 
 
 def test_create_stream_raw_events(rclient, checked):
@@ -275,4 +275,32 @@ def test_previous_response_id_is_refused(rclient, checked):
 
     with pytest.raises(openai.BadRequestError) as e:
         rclient.responses.create(model=x.MODEL, input="scenario:text", previous_response_id="resp_x")
+    assert e.value.code == "previous_response_not_found"
+
+
+def test_stored_conversation_retrieve_input_items_delete(rclient, checked):
+    """store (the default) keeps the turn: retrieve, input_items.list, previous_response_id, delete."""
+    import openai
+
+    r1 = rclient.responses.create(model=x.MODEL, input="scenario:text stored")
+    assert r1.store is True
+    got = rclient.responses.retrieve(r1.id)
+    assert (got.id, got.output_text, got.store) == (r1.id, x.TEXT, True)
+    items = rclient.responses.input_items.list(r1.id)
+    assert len(items.data) == 1
+    [item] = items.data
+    assert item.to_dict()["content"] == [{"type": "input_text", "text": "scenario:text stored"}]
+    assert (items.first_id, items.last_id, items.has_more) == (item.id, item.id, False)
+
+    r2 = rclient.responses.create(
+        model=x.MODEL, input="scenario:text again", previous_response_id=r1.id
+    )
+    assert (r2.status, r2.previous_response_id, r2.output_text) == ("completed", r1.id, x.TEXT)
+
+    deleted = rclient.responses.delete(r2.id)
+    assert deleted is None or getattr(deleted, "deleted", True)
+    with pytest.raises(openai.NotFoundError):
+        rclient.responses.retrieve(r2.id)
+    with pytest.raises(openai.BadRequestError) as e:
+        rclient.responses.create(model=x.MODEL, input="x", previous_response_id="resp_unknown")
     assert e.value.code == "previous_response_not_found"
