@@ -116,7 +116,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 NOFILE=$(ulimit -n)
 
 # ---- helpers -----------------------------------------------------------------------------------
-kind_name() { case $1 in ns) echo non-stream ;; s) echo "stream (20 frames)" ;; emb) echo "embeddings (10 inputs)" ;; *) echo "$1" ;; esac; }
+kind_name() { case $1 in ns) echo non-stream ;; s) echo "stream (20 frames)" ;; rs) echo "Responses stream (20 frames)" ;; emb) echo "embeddings (10 inputs)" ;; *) echo "$1" ;; esac; }
 CLK_TCK=$(getconf CLK_TCK)
 # CPU ticks (utime+stime) summed over the given PIDs.
 ticks() {
@@ -231,6 +231,11 @@ EOF
 cat >"$WORK/native.json" <<EOF
 {"model":"qwen-plus","input":{"messages":[$SYS,{"role":"user","content":"Who are you? scenario:text"}]},"parameters":{"result_format":"message"}}
 EOF
+# The Responses row: the same 20-frame upstream stream, asked for on /v1/responses (dashbridge
+# only): 20 frames become 2 + 2 + 19 + 3 + 1 = 27 Responses events.
+cat >"$WORK/openai-responses-stream.json" <<EOF
+{"model":"qwen-plus","stream":true,"instructions":"You are a helpful assistant.","input":"Tell me about the fox. scenario:stream20"}
+EOF
 cat >"$WORK/native-stream.json" <<EOF
 {"model":"qwen-plus","input":{"messages":[$SYS,{"role":"user","content":"Tell me about the fox. scenario:stream20"}]},"parameters":{"result_format":"message","incremental_output":true}}
 EOF
@@ -247,6 +252,7 @@ json.dump({"model": "text-embedding-v4", "input": {"texts": texts}}, open(f"{sys
 PY
 NATIVE_PATH=/api/v1/services/aigc/text-generation/generation
 CHAT_PATH=/v1/chat/completions
+RESPONSES_PATH=/v1/responses
 EMBED_NATIVE_PATH=/api/v1/services/embeddings/text-embedding/text-embedding
 EMBED_PATH=/v1/embeddings
 
@@ -264,6 +270,7 @@ target_args() { # TARGET KIND(ns|s|slow) → sets T_URL T_BODY T_HDR (array)
         case $kind in
             ns) T_BODY=$WORK/openai.json ;;
             s) T_BODY=$WORK/openai-stream.json ;;
+            rs) T_BODY=$WORK/openai-responses-stream.json; T_URL=$base$RESPONSES_PATH ;;
             slow) T_BODY=$WORK/openai-slow.json ;;
             emb) T_BODY=$WORK/openai-emb.json; T_URL=$base$EMBED_PATH ;;
         esac
@@ -384,6 +391,13 @@ for t in "${TARGETS[@]}"; do
         exit 1
     }
 done
+client_stream dashbridge rs 20 1 "$WORK/warm-dashbridge-rs.json"
+[ "$(J "$WORK/warm-dashbridge-rs.json" ok)" = 20 ] || {
+    echo "dashbridge does not answer 200 on $RESPONSES_PATH: see $WORK" >&2
+    cat "$WORK/warm-dashbridge-rs.json" >&2
+    exit 1
+}
+rec warm_rs "$(cat "$WORK/warm-dashbridge-rs.json")"
 
 if [ "$LOADGEN" != none ]; then
     for r in $(seq "$REPEATS"); do
@@ -394,6 +408,12 @@ if [ "$LOADGEN" != none ]; then
                 rec "max/$t/$k/$r" "$(cat "$WORK/max-$t-$k-$r.json")"
             done
         done
+        # Responses stream: dashbridge only (no native counterpart), against its chat stream row.
+        if [[ " ${TARGETS[*]} " == *" dashbridge "* ]]; then
+            log "max throughput c=$CONC run $r/$REPEATS: dashbridge $(kind_name rs) ${DUR}s"
+            load dashbridge rs max "$WORK/max-dashbridge-rs-$r.json"
+            rec "max/dashbridge/rs/$r" "$(cat "$WORK/max-dashbridge-rs-$r.json")"
+        fi
     done
     for k in ns s; do
         for t in "${TARGETS[@]}"; do
@@ -555,6 +575,10 @@ row("paced stream (upstream frames 200 ms apart): gap between chunks p50 / max m
 row(f"paced streams (8 frames 200 ms apart), c={paced_c}: CPU µs per stream (streams served)",
     lambda t: f(g(f"paced/{t}", "cpu_us_per_req")) + f" ({g(f'paced/{t}', 'ok')})",
     "dashbridge/nginx **" + f(ratio(g("paced/dashbridge", "cpu_us_per_req"), g("paced/nginx", "cpu_us_per_req")), "{:.2f}×") + "** (no coalescing possible: one write per frame for every proxy)")
+rs_cpu, s_cpu = med("max/dashbridge/rs", "cpu_us_per_req"), med("max/dashbridge/s", "cpu_us_per_req")
+row(f"Responses stream (20 frames → {g('warm_rs', 'events_per_response', 'min')} events) on /v1/responses: CPU µs per stream (median; runs)",
+    lambda t: (f(rs_cpu) + " (" + ", ".join(f(v) for v in all_vals("max/dashbridge/rs", "cpu_us_per_req")) + ")") if t == "dashbridge" else "—",
+    "Responses/chat stream **" + f(ratio(rs_cpu, s_cpu), "{:.2f}×") + "**")
 rss = R.get("rss", {})
 row(f"peak RSS (VmHWM) after the c={conc} runs, fixed-rate runs and TTFB runs, MiB",
     lambda t: f({"direct": rss.get("fake_hwm"), "nginx": rss.get("nginx_hwm"), "dashbridge": rss.get("db_hwm")}[t] / 1024 if {"direct": rss.get("fake_hwm"), "nginx": rss.get("nginx_hwm"), "dashbridge": rss.get("db_hwm")}[t] else None, "{:.1f}"),
@@ -590,6 +614,9 @@ goals.append(("every upstream frame → one chunk on the wire", "20 frames → 2
 a, b = g("ttfb/dashbridge", "ttfb_us", "p50"), g("ttfb/direct", "ttfb_us", "p50")
 add = None if a is None or b is None else (a - b) / 1e3
 goals.append(("TTFB added, p50 (stream)", "≤ 0.1 ms", f(add, "{:+.3f} ms"), verdict(None if add is None else add <= 0.1)))
+goals.append(("Responses stream CPU per upstream frame vs chat stream", "≤ 1.25×",
+              f(ratio(rs_cpu, s_cpu), "{:.2f}×") + f" ({f(rs_cpu)} vs {f(s_cpu)} µs per 20-frame stream)",
+              verdict(None if ratio(rs_cpu, s_cpu) is None else ratio(rs_cpu, s_cpu) <= 1.25)))
 h = rss.get("db_hwm")
 goals.append((f"peak RSS at {conc} concurrent", "≤ 20 MiB", f(h / 1024 if h else None, "{:.1f} MiB"), verdict(None if not h else h / 1024 <= 20)))
 ih = idle.get("hwm_kib_end") or idle.get("vmhwm_kib_at_sample")

@@ -14,6 +14,10 @@
 //!   bytes → `GenerationResponse` → `to_openai` → OpenAI response bytes.
 //! - `stream20`: the 20-frame stream of the fake's `scenario:stream20` (one read per frame)
 //!   → SSE decoder → frame payload JSON → `on_frame` → `render`, then `finish`.
+//! - `responses_stream20`: the same 20 reads → SSE decoder → frame payload JSON →
+//!   `ResponseStream::on_frame` → `render` of every Responses event, then `finish` (the
+//!   `/v1/responses` stream path; the response template from `to_chat` is built once, cloned
+//!   per iteration as the handler owns a fresh one per request).
 //! - `sse_decode`: the SSE decoder alone over 100 DashScope-shaped events cut into 1 KiB reads
 //!   (events split across reads).
 //! - `stream20_parse`, `stream20_scan` (experiments, not in the baseline): `stream20`'s decoder
@@ -30,11 +34,15 @@ use std::io::Write;
 use bytes::Bytes;
 use dashbridge::dashscope::{Endpoint, GenerationResponse};
 use dashbridge::openai::ChatCompletionRequest;
+use dashbridge::openai::responses::{Response, ResponsesRequest, StreamEvent};
 use dashbridge::translate::request::{
     Ctx, EffortBudgets, RequiredToolChoice, UnknownPolicy, UnsupportedPolicy, set_upstream_stream,
     to_dashscope, validate,
 };
 use dashbridge::translate::response::{Meta, completion_id, to_openai};
+use dashbridge::translate::responses::ToolNames;
+use dashbridge::translate::responses::request::{Opts, to_chat};
+use dashbridge::translate::responses::stream::{ResponseStream, Settings, render};
 use dashbridge::translate::stream::StreamTranslator;
 use dashbridge::upstream::{Failure, sse};
 use futures_util::{FutureExt, StreamExt};
@@ -45,6 +53,7 @@ const SCENARIOS: &[(&str, bool)] = &[
     ("nonstream", true),
     ("stream20", true),
     ("sse_decode", true),
+    ("responses_stream20", true),
     ("stream20_parse", false),
     ("stream20_scan", false),
 ];
@@ -88,6 +97,11 @@ fn run(name: &str, n: usize) -> usize {
         "stream20" => {
             let wire = stream20_wire();
             repeat(n, || stream20(&wire))
+        }
+        "responses_stream20" => {
+            let wire = stream20_wire();
+            let template = responses_template();
+            repeat(n, || responses_stream20(&wire, &template))
         }
         "sse_decode" => {
             let wire = decoder_wire();
@@ -292,6 +306,64 @@ fn stream20_parse<T: serde::de::DeserializeOwned>(wire: &[Bytes]) -> usize {
     }
     assert_eq!(seen, 20, "every frame decoded");
     parsed
+}
+
+// ---- responses_stream20 -------------------------------------------------------------------------
+
+/// The response template `to_chat` makes for `bench/run.sh`'s Responses row.
+fn responses_template() -> Response {
+    let body = br#"{"model":"qwen-plus","input":"Who are you? scenario:stream20","stream":true}"#;
+    let req: ResponsesRequest = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => panic!("request does not parse: {e}"),
+    };
+    match to_chat(req, Opts::default()) {
+        Ok(c) => c.template,
+        Err(e) => panic!("request does not translate: {e}"),
+    }
+}
+
+/// Every event as the handler sends it: `event:` name and rendered `data:`.
+fn render_events(events: &mut Vec<StreamEvent>) -> usize {
+    let mut n = 0usize;
+    for ev in events.drain(..) {
+        n += ev.kind.len() + black_box(render(&ev)).len();
+    }
+    n
+}
+
+fn responses_stream20(wire: &[Bytes], template: &Response) -> usize {
+    let mut m = ResponseStream::new(
+        template.clone(),
+        "resp_20202020-aaaa-9bbb-8ccc-202020202020".into(),
+        1_790_000_000,
+        ToolNames::default(),
+        Settings {
+            mirror_summary: true,
+            encrypted_reasoning: false,
+            upstream_model: "qwen-plus".into(),
+        },
+    );
+    let mut frames = std::pin::pin!(sse::frames(byte_stream(wire)));
+    let mut events = Vec::new();
+    let mut out = 0usize;
+    let mut seen = 0usize;
+    while let Some(Some(item)) = frames.next().now_or_never() {
+        let f = match item {
+            Ok(f) => f,
+            Err(e) => panic!("stream does not decode: {e:?}"),
+        };
+        seen += 1;
+        let payload: GenerationResponse = match serde_json::from_slice(f.data.as_bytes()) {
+            Ok(p) => p,
+            Err(e) => panic!("frame does not parse: {e}"),
+        };
+        m.on_frame(payload, &mut events);
+        out += render_events(&mut events);
+    }
+    assert_eq!(seen, 20, "every frame decoded");
+    m.finish(&mut events);
+    out + render_events(&mut events)
 }
 
 // ---- sse_decode --------------------------------------------------------------------------------
