@@ -30,19 +30,10 @@ import e2e_expected as x
 REPO = Path(__file__).resolve().parents[3]
 CAPTURES = Path(os.environ.get("DASHBRIDGE_CAPTURES") or REPO.parent / "shared/dashscope/captures")
 
-# capture id (or "id[variant]") → the issue #9 item whose fix makes it pass.
-KNOWN_FAILURES: dict[str, str] = {
-    "cnb-code-interpreter-stream": "issue 9 item 4: an extension-only frame (tool_info) becomes a `choices: []` chunk mid-stream",
-    "cnb-code-interpreter-stream[no-usage]": "issue 9 item 4: an extension-only frame (tool_info) becomes a `choices: []` chunk mid-stream",
-    "cnb-nonstream-qwen-image-on-mm-path": "issue 9 item 5: image output is dropped (no message.images)",
-    "docs-qwen-mt-plus-cumulative-stream": "issue 9 item 3: cumulative stream forwarded as deltas (text repeated)",
-    "erda-kimi-no-usage-no-finish-key-stream": "issue 9 item 3: cumulative stream forwarded as deltas (text repeated)",
-    "erda-qwen2-text-format-truncated-stream": "issue 9 item 3: cumulative stream forwarded as deltas (text repeated)",
-    "erda-vl-cumulative-stream": "issue 9 item 3: cumulative stream forwarded as deltas (text repeated)",
-    "cnb-nonstream-qwen-mt": "issue 9 item 12: upstream-internal output.model_name leaks into the response",
-    "cnb-nonstream-qwen-mt-alias": "issue 9 item 12: upstream-internal output.model_name leaks past the client's model name",
-    "maxkb-arrearage-400": "issue 9 item 12: Arrearage does not carry code insufficient_quota",
-}
+# capture id (or "id[variant]") → why it still fails. Empty: every capture replays exactly (the
+# chat-core hardening fixed the ten that did not: cumulative streams, extension-only frames,
+# image output, upstream-internal fields, Arrearage's code).
+KNOWN_FAILURES: dict[str, str] = {}
 
 # Native error codes whose OpenAI code the issue fixes (item 12).
 ERROR_CODES = {"Arrearage": "insufficient_quota"}
