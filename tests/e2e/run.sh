@@ -31,6 +31,9 @@ SERVER_LIFETIME=1200
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/dashbridge-e2e.XXXXXX")"
 FAKE_PID=""
 GW_PID=""
+REDIS_PID=""
+GW_A_PID=""
+GW_B_PID=""
 
 stop_pid() {
     # stop_pid PID: SIGTERM, up to 10 s of grace, then SIGKILL. Only PIDs this script started.
@@ -48,6 +51,9 @@ stop_pid() {
 cleanup() {
     local rc=$?
     stop_pid "$GW_PID"
+    stop_pid "$GW_A_PID"
+    stop_pid "$GW_B_PID"
+    stop_pid "$REDIS_PID"
     stop_pid "$FAKE_PID"
     rm -rf "$WORK"
     exit "$rc"
@@ -174,6 +180,54 @@ GW_ADDR="$(wait_for_line "$GW_PID" "$WORK/gateway.err" '^\{.*"listening on http:
     die "dashbridge did not log its address within 10 s"
 }
 export DASHBRIDGE_E2E_BASE_URL="http://$GW_ADDR/v1"
+
+# Two more gateways sharing one redis-server (its own port and temp dir, stopped by PID): a
+# conversation stored through one is continued through the other. CI must run it.
+start_shared_gateway() {
+    # start_shared_gateway NAME: starts a gateway on the shared Redis; sets SHARED_PID/SHARED_URL.
+    local name="$1" addr
+    timeout -k 5 "$SERVER_LIFETIME" env -i PATH="$PATH" \
+        DASHBRIDGE_LISTEN=127.0.0.1:0 \
+        DASHBRIDGE_UPSTREAM="$FAKE_BASE_URL" \
+        DASHSCOPE_API_KEY="$SERVER_KEY" \
+        DASHBRIDGE_UPSTREAM_RETRIES=0 \
+        DASHBRIDGE_LOG_FORMAT=json \
+        DASHBRIDGE_SHUTDOWN_GRACE_SECS=5 \
+        DASHBRIDGE_STATE_URL="redis://127.0.0.1:$REDIS_PORT" \
+        "$GATEWAY_BIN" >"$WORK/gateway-$name.out" 2>"$WORK/gateway-$name.err" &
+    SHARED_PID=$!
+    addr="$(wait_for_line "$SHARED_PID" "$WORK/gateway-$name.err" '^\{.*"listening on http://[0-9.]+:[0-9]+"' |
+        grep -oE 'http://[0-9.]+:[0-9]+')" || {
+        cat "$WORK/gateway-$name.out" "$WORK/gateway-$name.err" >&2
+        die "dashbridge ($name, shared Redis) did not log its address within 10 s"
+    }
+    SHARED_URL="$addr/v1"
+}
+REDIS_BIN="$(command -v redis-server || true)"
+if [[ -z "$REDIS_BIN" ]]; then
+    if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then
+        die "redis-server is not installed: CI must run the shared-state suite"
+    fi
+    echo "*** SKIP: redis-server is not installed: the shared-state suite skips ***"
+else
+    say "starting redis-server and two gateways sharing it"
+    REDIS_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    mkdir -p "$WORK/redis"
+    timeout -k 5 "$SERVER_LIFETIME" "$REDIS_BIN" --port "$REDIS_PORT" --bind 127.0.0.1 \
+        --dir "$WORK/redis" --save "" --appendonly no >"$WORK/redis.out" 2>&1 &
+    REDIS_PID=$!
+    wait_for_line "$REDIS_PID" "$WORK/redis.out" 'Ready to accept connections' >/dev/null || {
+        cat "$WORK/redis.out" >&2
+        die "redis-server did not start within 10 s"
+    }
+    start_shared_gateway a
+    GW_A_PID="$SHARED_PID"
+    export DASHBRIDGE_E2E_SHARED_A="$SHARED_URL"
+    start_shared_gateway b
+    GW_B_PID="$SHARED_PID"
+    export DASHBRIDGE_E2E_SHARED_B="$SHARED_URL"
+    echo "shared-state gateways: $DASHBRIDGE_E2E_SHARED_A $DASHBRIDGE_E2E_SHARED_B (redis port $REDIS_PORT)"
+fi
 # Recorded DashScope exchanges replayed by python/test_captures.py: ../shared beside the
 # repository (for a git worktree, also beside its main checkout). Absent: that suite skips.
 if [[ -z "${DASHBRIDGE_CAPTURES:-}" ]]; then
@@ -291,6 +345,7 @@ run_node node-openai openai.test.mjs
 run_node node-embeddings embeddings.test.mjs
 run_pytest python-responses test_responses_check.py test_responses.py
 run_pytest python-agents test_agents.py
+run_pytest python-shared-state test_shared_state.py
 run_pytest codex test_codex.py
 run_node node-responses responses.test.mjs
 

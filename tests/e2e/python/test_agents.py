@@ -125,3 +125,23 @@ def test_runner_run_streamed_with_function_tool(tee, checked):
     assert "response.function_call_arguments.delta" in raw_types
     assert_sent(checked, stream=True)
     assert len(checked.finals()) == 2
+
+
+def test_runner_run_with_auto_previous_response_id(tee, checked):
+    """Response chaining: the second turn sends only the tool output and `previous_response_id`;
+    the gateway prepends the stored first turn, so the model still answers from the tool."""
+    calls = []
+    agent = make_agent(calls)
+    result = run(
+        lambda: Runner.run(agent, PROMPT, max_turns=4, auto_previous_response_id=True), tee
+    )
+    assert calls == [CITY]
+    assert result.final_output == x.CALL_TOOL_ANSWER_PREFIX + TOOL_RESULT
+    exchanges = checked.take()
+    assert [(e.method, e.status) for e in exchanges] == [("POST", 200), ("POST", 200)]
+    first, second = (json.loads(e.request_body) for e in exchanges)
+    first_id = json.loads(exchanges[0].response_body)["id"]
+    assert "previous_response_id" not in first
+    assert second["previous_response_id"] == first_id
+    assert [i["type"] for i in second["input"]] == ["function_call_output"]
+    assert checked.finals() == []
