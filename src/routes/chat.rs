@@ -9,7 +9,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -67,17 +67,7 @@ pub async fn chat_completions(
     observed.endpoint(sent.target.label());
     route.learn(&state.cfg, &state.learned, &plan, &sent);
 
-    let (first_id, header_id) = match &opened {
-        Opened::Json {
-            answer, request_id, ..
-        }
-        | Opened::Stream {
-            first: answer,
-            request_id,
-            ..
-        } => (answer.request_id.clone(), request_id.clone()),
-    };
-    let request_id = first_id.or(header_id);
+    let request_id = opened.request_id();
     observed.request_id(request_id.as_deref());
     let meta = meta(&route, request_id.as_deref(), &headers);
     let mut resp = match opened {
@@ -204,20 +194,7 @@ fn completion(c: openai::ChatCompletion, state: &AppState, usage: Option<&UsageS
         metrics::record_tokens(&c.model, u.prompt_tokens, u.completion_tokens);
         count_usage(usage, u.prompt_tokens, u.completion_tokens);
     }
-    match serde_json::to_vec(&c) {
-        Ok(body) => {
-            if state.cfg.log_content {
-                tracing::info!(completion = %String::from_utf8_lossy(&body), "content");
-            }
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                body,
-            )
-                .into_response()
-        }
-        Err(e) => ProxyError::Internal(format!("serializing a completion: {e}")).into_response(),
-    }
+    super::json_ok(&c, state.cfg.log_content).unwrap_or_else(IntoResponse::into_response)
 }
 
 /// Count a call's tokens against the key's `tpm` (when the key has one).

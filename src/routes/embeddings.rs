@@ -5,8 +5,7 @@
 //! calls are dropped, which cancels them); there is never a partial 200.
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 
@@ -74,7 +73,7 @@ pub async fn create(
     let out = temb::to_openai(&route.model, plan.texts.len(), plan.encoding, answers)
         .map_err(ProxyError::BadUpstream)?;
     metrics::record_tokens(&route.model, out.usage.prompt_tokens, 0);
-    let mut resp = json(&out)?;
+    let mut resp = super::json_ok(&out, cfg.log_content)?;
     super::warning_header(&mut resp, &plan.notes);
     Ok(resp)
 }
@@ -145,16 +144,4 @@ async fn translate(
     .await
     .map_err(|e| ProxyError::Internal(format!("decoding token arrays: {e}")))?;
     Ok(plan?)
-}
-
-/// A 200 JSON response, serialized straight from the typed value.
-pub(super) fn json<T: serde::Serialize>(value: &T) -> Result<Response, ProxyError> {
-    let body = serde_json::to_vec(value)
-        .map_err(|e| ProxyError::Internal(format!("serializing a response: {e}")))?;
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response())
 }

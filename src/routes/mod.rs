@@ -104,3 +104,22 @@ pub(crate) fn warning_header(
         resp.headers_mut().insert("x-dashbridge-warning", w);
     }
 }
+
+/// A 200 JSON answer. With `log_content` (`DASHBRIDGE_LOG_CONTENT`) its body is logged too;
+/// never otherwise.
+pub(crate) fn json_ok<T: serde::Serialize>(
+    value: &T,
+    log_content: bool,
+) -> Result<axum::response::Response, ProxyError> {
+    let body = serde_json::to_vec(value)
+        .map_err(|e| ProxyError::Internal(format!("serializing an answer: {e}")))?;
+    if log_content {
+        tracing::info!(answer = %String::from_utf8_lossy(&body), "content");
+    }
+    Ok((
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
+}

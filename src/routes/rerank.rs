@@ -9,7 +9,7 @@ use axum::response::Response;
 use bytes::Bytes;
 
 use super::auth::Authorized;
-use super::embeddings::{in_band, json};
+use super::embeddings::in_band;
 use super::extract::{OpenAiJson, Slot};
 use super::observe::Observed;
 use crate::dashscope::ErrorBody;
@@ -104,7 +104,7 @@ async fn rerank(
     let out = trr::to_openai(answer, &plan, &route.model, version, fallback)
         .map_err(ProxyError::BadUpstream)?;
     metrics::record_tokens(&route.model, out.usage.total_tokens, 0);
-    let mut resp = json(&out)?;
+    let mut resp = super::json_ok(&out, cfg.log_content)?;
     super::warning_header(&mut resp, &plan.notes);
     Ok(resp)
 }

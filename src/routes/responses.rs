@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
 
@@ -79,17 +79,7 @@ pub async fn create(
     observed.endpoint(sent.target.label());
     route.learn(&state.cfg, &state.learned, &plan, &sent);
 
-    let (first_id, header_id) = match &opened {
-        Opened::Json {
-            answer, request_id, ..
-        }
-        | Opened::Stream {
-            first: answer,
-            request_id,
-            ..
-        } => (answer.request_id.clone(), request_id.clone()),
-    };
-    let request_id = first_id.or(header_id);
+    let request_id = opened.request_id();
     observed.request_id(request_id.as_deref());
     let machine = ResponseStream::new(
         converted.template,
@@ -281,20 +271,7 @@ fn object(r: rs::Response, state: &AppState) -> Response {
     if let Some(u) = &r.usage {
         metrics::record_tokens(&r.model, u.input_tokens, u.output_tokens);
     }
-    match serde_json::to_vec(&r) {
-        Ok(body) => {
-            if state.cfg.log_content {
-                tracing::info!(response = %String::from_utf8_lossy(&body), "content");
-            }
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                body,
-            )
-                .into_response()
-        }
-        Err(e) => ProxyError::Internal(format!("serializing a response: {e}")).into_response(),
-    }
+    super::json_ok(&r, state.cfg.log_content).unwrap_or_else(IntoResponse::into_response)
 }
 
 /// Run every frame through the state machine, without sending events: the non-stream answer.

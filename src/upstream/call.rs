@@ -76,6 +76,21 @@ pub enum Opened<T> {
     },
 }
 
+impl Opened<GenerationResponse> {
+    /// DashScope's request id: the answer's (or the first frame's), else the response header's.
+    pub fn request_id(&self) -> Option<String> {
+        let (answer, header) = match self {
+            Opened::Json {
+                answer, request_id, ..
+            } => (answer, request_id),
+            Opened::Stream {
+                first, request_id, ..
+            } => (first, request_id),
+        };
+        answer.request_id.clone().or_else(|| header.clone())
+    }
+}
+
 /// What to call and how the call may adapt.
 pub struct Plan<'a> {
     pub client: &'a DashScopeClient,
