@@ -67,6 +67,12 @@ pub struct Call<'a> {
     pub passthrough: &'a [(&'static str, HeaderValue)],
 }
 
+/// TLS (to DashScope, and to Redis with `rediss://`) uses rustls with *ring*: one provider for the
+/// whole process, installed before the first client is built (a second install is a no-op).
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 #[derive(Clone)]
 pub struct DashScopeClient {
     http: reqwest::Client,
@@ -85,6 +91,7 @@ fn endpoint_url(base_url: &str, path: &str) -> Result<reqwest::Url, Failure> {
 
 impl DashScopeClient {
     pub fn new(cfg: &Config) -> Result<Self, reqwest::Error> {
+        install_tls_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
             .read_timeout(cfg.upstream_timeout)
