@@ -50,6 +50,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# BENCH_ONLY=main,idle,state,startup (comma-separated) runs only those sections; the report
+# says n/a for the rest.
+want() { [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]; }
+
 # Record a result: rec KEY JSON-VALUE
 rec() { printf '{"k":"%s","v":%s}\n' "$1" "$2" >>"$RES"; }
 
@@ -104,7 +108,9 @@ command -v pgrep >/dev/null || apt_install procps || true
 # ---- build -------------------------------------------------------------------------------------
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
     log "cargo build --release (dashbridge, fake_dashscope, bench_client)"
-    cargo build --release --quiet --bin dashbridge --example fake_dashscope --example bench_client
+    # The gateway alone first (what ships: the examples' dev-dependencies would add to it).
+    cargo build --release --quiet --bin dashbridge
+    cargo build --release --quiet --example fake_dashscope --example bench_client
 fi
 BIN=$ROOT/target/release/dashbridge
 FAKE_BIN=$ROOT/target/release/examples/fake_dashscope
@@ -364,6 +370,7 @@ PY
 }
 
 # ---- 1. throughput, CPU per request, latency at a fixed rate -----------------------------------
+if want main; then
 log "starting the fake (core 0), nginx and dashbridge (core 1)"
 start_fake
 start_dashbridge "$FAKE_URL" db-main
@@ -459,8 +466,11 @@ fi
 stop_pid "$DB_PID"
 [ -n "$NGINX" ] && stop_pid "$NGINX_MASTER"
 stop_pid "$FAKE_PID"
+fi
+want main || rec meta "{\"targets\": [\"dashbridge\"], \"loadgen\": \"$LOADGEN\", \"nofile\": $NOFILE}"
 
 # ---- 3. many idle streams ----------------------------------------------------------------------
+if want idle; then
 # dashbridge holds 2 descriptors per stream (client + upstream): cap N to what the limit allows.
 N=$IDLE_STREAMS
 MAXN=$(((NOFILE - 200) / 2))
@@ -478,14 +488,115 @@ rec idle "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["base
     "$WORK/idle.json" "$IDLE_BASE" "$(status_kib "$DB_PID" VmHWM)")"
 stop_pid "$DB_PID"
 stop_pid "$SLOW_PID"
+fi
+
+# ---- 3b. conversation state (Responses, non-stream) ---------------------------------------------
+# A stateless turn (`store: false`) against a stateful one (`previous_response_id` of a stored
+# response, `store` true: one chain read and one record written per turn). Embedded store: CPU per
+# request at c=$CONC (the gateway's core). Redis (a local redis-server on core 0, no persistence):
+# latency at c=1, $TTFB_N sequential requests per run, 3 runs interleaved.
+if want state; then
+log "conversation state: embedded store (CPU) and local Redis (latency)"
+start_fake
+start_dashbridge "$FAKE_URL" db-state
+DBM_PID=$DB_PID DBM_URL=$DB_URL
+REDIS_BIN=$(command -v redis-server || { apt_install redis-server && command -v redis-server; } || true)
+DBR_URL=""
+if [ -n "$REDIS_BIN" ]; then
+    REDIS_PORT=$("$CLIENT" free-port)
+    mkdir -p "$WORK/redis"
+    taskset -c 0 "$REDIS_BIN" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK/redis" --save "" --appendonly no >"$WORK/redis.out" 2>&1 &
+    REDIS_PID=$!
+    PIDS+=("$REDIS_PID")
+    wait_line "$WORK/redis.out" 'Ready to accept connections' 20 >/dev/null || { echo "redis-server did not start" >&2; exit 1; }
+    start_dashbridge "$FAKE_URL" db-redis DASHBRIDGE_STATE_URL="redis://127.0.0.1:$REDIS_PORT"
+    DBR_PID=$DB_PID DBR_URL=$DB_URL
+else
+    log "redis-server not available: the Redis rows are skipped"
+fi
+# Stored responses belong to the caller's bearer key (none sent: nothing is stored), so every
+# request here carries one. The fake's answers have fixed request ids, hence fixed response ids:
+# the seed (scenario:echo) is never overwritten, and every stateful turn (scenario:text) reads
+# the one-turn chain of the seed and writes its own record (the same id each time, replaced).
+STATE_AUTH="Authorization: Bearer sk-bench-client"
+# store_seed URL → the id of a stored response (the chain every stateful turn continues).
+store_seed() {
+    python3 - "$1$RESPONSES_PATH" <<'PY'
+import json, sys, urllib.request
+body = json.dumps({"model": "qwen-plus", "input": "Remember the fox. scenario:echo"}).encode()
+req = urllib.request.Request(sys.argv[1], body, {"content-type": "application/json", "authorization": "Bearer sk-bench-client"})
+print(json.load(urllib.request.urlopen(req, timeout=30))["id"])
+PY
+}
+turn_body() { # OUT [PREVIOUS_ID]
+    python3 - "$@" <<'PY'
+import json, sys
+b = {"model": "qwen-plus", "instructions": "You are a helpful assistant.", "input": "Who are you? scenario:text"}
+if len(sys.argv) > 2:
+    b["previous_response_id"] = sys.argv[2]
+else:
+    b["store"] = False
+json.dump(b, open(sys.argv[1], "w"))
+PY
+}
+turn_body "$WORK/resp-stateless.json"
+turn_body "$WORK/resp-stateful-mem.json" "$(store_seed "$DBM_URL")"
+[ -n "$DBR_URL" ] && turn_body "$WORK/resp-stateful-redis.json" "$(store_seed "$DBR_URL")"
+state_cpu() { # NAME BODY RUN
+    local out=$WORK/state-$1-$3.json raw=$WORK/state-$1-$3.raw t0 t1 r0 r1 w0 w1
+    t0=$(ticks "$DBM_PID"); w0=$(date +%s%N)
+    timeout $((DUR + 60)) taskset -c 0 "$OHA" --no-tui --output-format json -w -z "${DUR}s" -c "$CONC" \
+        -m POST -H "Content-Type: application/json" -H "$STATE_AUTH" -D "$2" "$DBM_URL$RESPONSES_PATH" >"$raw" 2>"$raw.err" || true
+    t1=$(ticks "$DBM_PID"); w1=$(date +%s%N)
+    python3 - "$raw" "$((t1 - t0))" "$CLK_TCK" "$((w1 - w0))" >"$out" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+ok = int(d.get("statusCodeDistribution", {}).get("200", 0))
+cpu = int(sys.argv[2]) / int(sys.argv[3])
+print(json.dumps({"ok": ok, "cpu_us_per_req": cpu * 1e6 / ok if ok else None, "rps": ok / d["summary"]["total"],
+                  "core_busy": cpu / (int(sys.argv[4]) / 1e9)}))
+PY
+    rec "state/cpu/$1/$3" "$(cat "$out")"
+}
+state_latency() { # NAME BODY RUN
+    local out=$WORK/state-lat-$1-$3.json t0 t1
+    t0=$(ticks "$REDIS_PID")
+    timeout 300 taskset -c 0 "$CLIENT" stream --url "$DBR_URL$RESPONSES_PATH" --body "$2" --header "$STATE_AUTH" -n "$TTFB_N" -c 1 >"$out" 2>"$out.err" || echo '{}' >"$out"
+    t1=$(ticks "$REDIS_PID")
+    rec "state/lat/$1/$3" "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["redis_cpu_us_per_req"]=int(sys.argv[2])/int(sys.argv[3])*1e6/max(d.get("ok") or 0,1); print(json.dumps(d))' "$out" "$((t1 - t0))" "$CLK_TCK")"
+}
+for u in "$DBM_URL" ${DBR_URL:+"$DBR_URL"}; do
+    body=$WORK/resp-stateful-mem.json
+    [ "$u" = "$DBR_URL" ] && body=$WORK/resp-stateful-redis.json
+    taskset -c 0 "$CLIENT" stream --url "$u$RESPONSES_PATH" --body "$body" --header "$STATE_AUTH" -n 5 -c 1 >"$WORK/state-warm.json" 2>&1 || true
+    [ "$(J "$WORK/state-warm.json" ok)" = 5 ] || { echo "a stateful turn on $u does not answer 200: see $WORK" >&2; cat "$WORK/state-warm.json" >&2; exit 1; }
+done
+for r in $(seq "$REPEATS"); do
+    if [ "$LOADGEN" = oha ]; then
+        log "state run $r/$REPEATS: embedded store, c=$CONC ${DUR}s, stateless then stateful"
+        state_cpu stateless "$WORK/resp-stateless.json" "$r"
+        state_cpu stateful "$WORK/resp-stateful-mem.json" "$r"
+    fi
+    if [ -n "$DBR_URL" ]; then
+        log "state run $r/$REPEATS: Redis store, $TTFB_N sequential turns, stateless then stateful"
+        state_latency stateless "$WORK/resp-stateless.json" "$r"
+        state_latency stateful "$WORK/resp-stateful-redis.json" "$r"
+    fi
+done
+stop_pid "$DBM_PID"
+[ -n "$DBR_URL" ] && { stop_pid "$DBR_PID"; stop_pid "$REDIS_PID"; }
+stop_pid "$FAKE_PID"
+fi
 
 # ---- 4. start-up, binary size ------------------------------------------------------------------
+if want startup; then
 log "start-up: spawn → first 200 from /healthz, 10 runs"
 start_fake
 env DASHBRIDGE_UPSTREAM="$FAKE_URL" DASHSCOPE_API_KEY=sk-bench taskset -c 1 "$CLIENT" startup --exe "$BIN" --runs 10 >"$WORK/startup.json" 2>"$WORK/startup.err" || echo '{}' >"$WORK/startup.json"
 rec startup "$(cat "$WORK/startup.json")"
 stop_pid "$FAKE_PID"
 rec binary "$(stat -c %s "$BIN")"
+fi
 
 # ---- report ------------------------------------------------------------------------------------
 loadgen_version() {
@@ -579,6 +690,20 @@ rs_cpu, s_cpu = med("max/dashbridge/rs", "cpu_us_per_req"), med("max/dashbridge/
 row(f"Responses stream (20 frames → {g('warm_rs', 'events_per_response', 'min')} events) on /v1/responses: CPU µs per stream (median; runs)",
     lambda t: (f(rs_cpu) + " (" + ", ".join(f(v) for v in all_vals("max/dashbridge/rs", "cpu_us_per_req")) + ")") if t == "dashbridge" else "—",
     "Responses/chat stream **" + f(ratio(rs_cpu, s_cpu), "{:.2f}×") + "**")
+st_cpu = {w: med(f"state/cpu/{w}", "cpu_us_per_req") for w in ("stateless", "stateful")}
+def lat_field(w, q):
+    vals = [v.get("total_us", {}).get(q) for k, v in sorted(R.items()) if k.startswith(f"state/lat/{w}/") and v.get("total_us")]
+    return statistics.median(vals) if vals else None
+st_add_cpu = None if None in st_cpu.values() else st_cpu["stateful"] - st_cpu["stateless"]
+st_add_p50 = None if lat_field("stateful", "p50") is None or lat_field("stateless", "p50") is None else (lat_field("stateful", "p50") - lat_field("stateless", "p50")) / 1e3
+row(f"Responses non-stream, embedded store, c={conc}: CPU µs per turn, stateless / stateful (median; runs)",
+    lambda t: (f(st_cpu["stateless"]) + " / " + f(st_cpu["stateful"]) + " (" + ", ".join(f(v) for v in all_vals("state/cpu/stateless", "cpu_us_per_req")) + " / "
+               + ", ".join(f(v) for v in all_vals("state/cpu/stateful", "cpu_us_per_req")) + ")") if t == "dashbridge" else "—",
+    "a stateful turn (chain read + record written) adds " + f(st_add_cpu, "{:+.1f} µs") + " of CPU")
+row(f"Responses non-stream, local Redis store, c=1 ({ttfb_n} turns × {repeats}): latency p50 / p99 µs, stateless → stateful",
+    lambda t: (f(lat_field("stateless", "p50"), "{:.0f}") + " / " + f(lat_field("stateless", "p99"), "{:.0f}") + " → "
+               + f(lat_field("stateful", "p50"), "{:.0f}") + " / " + f(lat_field("stateful", "p99"), "{:.0f}")) if t == "dashbridge" else "—",
+    "added p50 " + f(st_add_p50, "{:+.3f} ms") + "; redis-server CPU per stateful turn " + f(med("state/lat/stateful", "redis_cpu_us_per_req"), "{:.1f} µs"))
 rss = R.get("rss", {})
 row(f"peak RSS (VmHWM) after the c={conc} runs, fixed-rate runs and TTFB runs, MiB",
     lambda t: f({"direct": rss.get("fake_hwm"), "nginx": rss.get("nginx_hwm"), "dashbridge": rss.get("db_hwm")}[t] / 1024 if {"direct": rss.get("fake_hwm"), "nginx": rss.get("nginx_hwm"), "dashbridge": rss.get("db_hwm")}[t] else None, "{:.1f}"),
@@ -617,6 +742,8 @@ goals.append(("TTFB added, p50 (stream)", "≤ 0.1 ms", f(add, "{:+.3f} ms"), ve
 goals.append(("Responses stream CPU per upstream frame vs chat stream", "≤ 1.25×",
               f(ratio(rs_cpu, s_cpu), "{:.2f}×") + f" ({f(rs_cpu)} vs {f(s_cpu)} µs per 20-frame stream)",
               verdict(None if ratio(rs_cpu, s_cpu) is None else ratio(rs_cpu, s_cpu) <= 1.25)))
+goals.append(("stateful Responses turn vs stateless, local Redis: added latency p50", "≤ 1 ms", f(st_add_p50, "{:+.3f} ms"), verdict(None if st_add_p50 is None else st_add_p50 <= 1.0)))
+goals.append(("stateful Responses turn vs stateless, embedded store: added CPU", "≤ 50 µs", f(st_add_cpu, "{:+.1f} µs"), verdict(None if st_add_cpu is None else st_add_cpu <= 50)))
 h = rss.get("db_hwm")
 goals.append((f"peak RSS at {conc} concurrent", "≤ 20 MiB", f(h / 1024 if h else None, "{:.1f} MiB"), verdict(None if not h else h / 1024 <= 20)))
 ih = idle.get("hwm_kib_end") or idle.get("vmhwm_kib_at_sample")
@@ -683,7 +810,7 @@ for n in notes:
 L.append("\n## Commands\n")
 L.append("```sh")
 L.append("bash bench/run.sh            # everything below, in one run")
-L.append("cargo build --release --bin dashbridge --example fake_dashscope --example bench_client")
+L.append("cargo build --release --bin dashbridge && cargo build --release --example fake_dashscope --example bench_client")
 L.append("taskset -c 0 target/release/examples/fake_dashscope --listen 127.0.0.1:0")
 L.append("DASHBRIDGE_LISTEN=127.0.0.1:0 DASHBRIDGE_UPSTREAM=$FAKE DASHSCOPE_API_KEY=sk-bench DASHBRIDGE_UPSTREAM_RETRIES=0 DASHBRIDGE_ACCESS_LOG=false taskset -c 1 target/release/dashbridge  # access log off, like nginx's access_log off")
 L.append("taskset -c 1 nginx -p $WORK/nginx -c $WORK/nginx/nginx.conf   # worker_processes 1; proxy_pass to the fake, keepalive 256, proxy_buffering off")

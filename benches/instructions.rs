@@ -20,6 +20,10 @@
 //!   per iteration as the handler owns a fresh one per request).
 //! - `sse_decode`: the SSE decoder alone over 100 DashScope-shaped events cut into 1 KiB reads
 //!   (events split across reads).
+//! - `embeddings10` (experiment, not in the baseline yet): `bench/run.sh`'s embeddings row: ten
+//!   texts, base64 out → `EmbeddingRequest` → `to_dashscope` → native request bytes; the native
+//!   answer (ten 1024-float vectors, numbers shaped like the fake's) → `EmbeddingResponse` →
+//!   `to_openai` → OpenAI response bytes.
 //! - `stream20_parse`, `stream20_scan` (experiments, not in the baseline): `stream20`'s decoder
 //!   and payload parse only, into `GenerationResponse` and into `serde::de::IgnoredAny` (JSON
 //!   read and checked, nothing built): what borrowed deserialization of the frames could save
@@ -54,6 +58,7 @@ const SCENARIOS: &[(&str, bool)] = &[
     ("stream20", true),
     ("sse_decode", true),
     ("responses_stream20", true),
+    ("embeddings10", false),
     ("stream20_parse", false),
     ("stream20_scan", false),
 ];
@@ -106,6 +111,10 @@ fn run(name: &str, n: usize) -> usize {
         "sse_decode" => {
             let wire = decoder_wire();
             repeat(n, || sse_decode(&wire))
+        }
+        "embeddings10" => {
+            let input = Embeddings::new();
+            repeat(n, || input.run())
         }
         "stream20_parse" => {
             let wire = stream20_wire();
@@ -197,6 +206,75 @@ impl NonStream {
             model,
         };
         let client = serde_json::to_vec(&to_openai(resp, &meta)).unwrap_or_default();
+        black_box(&upstream).len() + black_box(&client).len()
+    }
+}
+
+// ---- embeddings10 ------------------------------------------------------------------------------
+
+struct Embeddings {
+    request: Vec<u8>,
+    response: Vec<u8>,
+}
+
+impl Embeddings {
+    fn new() -> Self {
+        let texts: Vec<String> = (0..10)
+            .map(|i| format!("Benchmark passage {i}: the wind is swift, the sky is high."))
+            .collect();
+        let request = serde_json::to_vec(
+            &json!({"model": "text-embedding-v4", "input": texts, "encoding_format": "base64"}),
+        )
+        .unwrap_or_default();
+        // Numbers like the fake's: multiples of 1/1024 in [-1, 1), 1024 per vector.
+        let vector = |i: usize| -> Vec<f64> {
+            (0..1024)
+                .map(|j| ((i * 977 + j * 31) % 2049) as f64 / 1024.0 - 1.0)
+                .collect()
+        };
+        let embeddings: Vec<Value> = (0..10)
+            .map(|i| json!({"text_index": i, "embedding": vector(i)}))
+            .collect();
+        let response = serde_json::to_vec(&json!({
+            "output": {"embeddings": embeddings},
+            "usage": {"total_tokens": 170},
+            "request_id": "b2b1f5a0-6f4e-9d2c-8a61-0c1d3b6ba1a4"
+        }))
+        .unwrap_or_default();
+        Embeddings { request, response }
+    }
+
+    fn run(&self) -> usize {
+        use dashbridge::dashscope::embedding::EmbeddingResponse;
+        use dashbridge::openai::embeddings::EmbeddingRequest;
+        use dashbridge::translate::embeddings as temb;
+        let req: EmbeddingRequest = match serde_json::from_slice(black_box(&self.request)) {
+            Ok(r) => r,
+            Err(e) => panic!("request does not parse: {e}"),
+        };
+        let ctx = temb::Ctx {
+            upstream_model: "text-embedding-v4",
+            row_limit: 10,
+            dimensions: temb::known_dimensions("text-embedding-v4"),
+            unknown: UnknownPolicy::Forward,
+        };
+        let plan = match temb::to_dashscope(req, &ctx) {
+            Ok(p) => p,
+            Err(e) => panic!("request does not translate: {e}"),
+        };
+        let upstream = serde_json::to_vec(&plan.body(0..plan.texts.len())).unwrap_or_default();
+        assert_eq!(plan.encoding, temb::Encoding::Base64);
+        let resp: EmbeddingResponse<temb::F32Base64> =
+            match serde_json::from_slice(black_box(&self.response)) {
+                Ok(r) => r,
+                Err(e) => panic!("response does not parse: {e}"),
+            };
+        let answers = vec![temb::ChunkAnswer { range: 0..10, resp }];
+        let out = match temb::to_openai("text-embedding-v4", 10, answers) {
+            Ok(o) => o,
+            Err(e) => panic!("answer does not translate: {e}"),
+        };
+        let client = serde_json::to_vec(&out).unwrap_or_default();
         black_box(&upstream).len() + black_box(&client).len()
     }
 }

@@ -62,7 +62,8 @@ wait_for() {
 }
 
 echo "soak: building release binaries" >&2
-cargo build --release --quiet --bin dashbridge --example fake_dashscope --example soak_client
+cargo build --release --quiet --bin dashbridge
+cargo build --release --quiet --example fake_dashscope --example soak_client
 
 target/release/examples/fake_dashscope --listen 127.0.0.1:0 >"$work/fake.out" 2>&1 &
 fake_pid=$!

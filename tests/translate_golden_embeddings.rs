@@ -20,11 +20,12 @@ use dashbridge::dashscope::embedding::EmbeddingResponse;
 use dashbridge::dashscope::rerank::{RerankEndpoint, RerankResponse};
 use dashbridge::openai::embeddings::EmbeddingRequest;
 use dashbridge::openai::rerank::{ApiVersion, RerankRequest};
-use dashbridge::translate::embeddings::{self as temb, ChunkAnswer, Encoding};
+use dashbridge::translate::embeddings::{self as temb, ChunkAnswer, F32Base64};
 use dashbridge::translate::error::classify;
 use dashbridge::translate::request::UnknownPolicy;
 use dashbridge::translate::rerank as trr;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 fn path(case: &str, file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -105,21 +106,37 @@ fn embed_request(case: &str, row_limit: usize) -> temb::Plan {
 }
 
 fn embed_responses(case: &str, plan: &temb::Plan, files: &[&str]) {
-    for (encoding, out) in [
-        (Encoding::Float, "openai_response.json"),
-        (Encoding::Base64, "openai_response_base64.json"),
+    let raw: Vec<String> = files.iter().map(|f| read(case, f)).collect();
+    // `float` reads the vectors as raw JSON, `base64` as float32 bytes (as the handler does).
+    fn answers<V: serde::de::DeserializeOwned>(
+        plan: &temb::Plan,
+        raw: &[String],
+    ) -> Vec<ChunkAnswer<V>> {
+        let parse = |text: &String| serde_json::from_str::<EmbeddingResponse<V>>(text).unwrap();
+        plan.chunks()
+            .into_iter()
+            .zip(raw)
+            .map(|(range, text)| ChunkAnswer {
+                range,
+                resp: parse(text),
+            })
+            .collect()
+    }
+    let float = temb::to_openai(
+        "client-model",
+        plan.texts.len(),
+        answers::<Box<RawValue>>(plan, &raw),
+    );
+    let base64 = temb::to_openai(
+        "client-model",
+        plan.texts.len(),
+        answers::<F32Base64>(plan, &raw),
+    );
+    for (resp, out) in [
+        (float, "openai_response.json"),
+        (base64, "openai_response_base64.json"),
     ] {
-        let mut answers = Vec::new();
-        let mut raw: Vec<String> = Vec::new();
-        for f in files {
-            raw.push(read(case, f));
-        }
-        for (range, text) in plan.chunks().into_iter().zip(&raw) {
-            let resp: EmbeddingResponse = serde_json::from_str(text).unwrap();
-            answers.push(ChunkAnswer { range, resp });
-        }
-        let resp = temb::to_openai("client-model", plan.texts.len(), encoding, answers).unwrap();
-        let bytes = serde_json::to_vec(&resp).unwrap();
+        let bytes = serde_json::to_vec(&resp.unwrap()).unwrap();
         check(case, out, &serde_json::from_slice(&bytes).unwrap());
     }
 }
@@ -134,7 +151,7 @@ fn embed_fixture_request_and_answer() {
     let resp: EmbeddingResponse =
         serde_json::from_str(&read(case, "dashscope_response.json")).unwrap();
     let answers = vec![ChunkAnswer { range: 0..2, resp }];
-    let out = temb::to_openai("m", 2, Encoding::Float, answers).unwrap();
+    let out = temb::to_openai("m", 2, answers).unwrap();
     let text = serde_json::to_string(&out).unwrap();
     assert!(
         text.contains(

@@ -1,8 +1,9 @@
 //! Native text embedding (`…/services/embeddings/text-embedding/text-embedding`). Serde only.
 //!
 //! The request borrows its texts (one chunk of the client's inputs is a slice, never a copy).
-//! The response keeps each vector as raw JSON, so a float answer is written back to the client
-//! byte for byte and a base64 answer is encoded straight from it.
+//! The response is generic over how a vector is read, chosen by the client's `encoding_format`:
+//! as raw JSON by default (a float answer is written back to the client byte for byte), or by a
+//! type that encodes the numbers while the body is parsed (one pass, no copy of the text).
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -45,10 +46,11 @@ impl EmbeddingParameters {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct EmbeddingResponse {
-    #[serde(default)]
-    pub output: Option<EmbeddingOutput>,
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "V: Deserialize<'de>"))]
+pub struct EmbeddingResponse<V = Box<RawValue>> {
+    #[serde(default = "none")]
+    pub output: Option<EmbeddingOutput<V>>,
     #[serde(default)]
     pub usage: Option<EmbeddingUsage>,
     #[serde(default)]
@@ -60,19 +62,37 @@ pub struct EmbeddingResponse {
     pub message: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct EmbeddingOutput {
-    #[serde(default)]
-    pub embeddings: Vec<EmbeddingItem>,
+impl<V> Default for EmbeddingResponse<V> {
+    fn default() -> Self {
+        EmbeddingResponse {
+            output: None,
+            usage: None,
+            request_id: None,
+            code: None,
+            message: None,
+        }
+    }
+}
+
+fn none<T>() -> Option<T> {
+    None
 }
 
 #[derive(Debug, Deserialize)]
-pub struct EmbeddingItem {
+#[serde(bound(deserialize = "V: Deserialize<'de>"))]
+pub struct EmbeddingOutput<V = Box<RawValue>> {
+    #[serde(default = "Vec::new")]
+    pub embeddings: Vec<EmbeddingItem<V>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "V: Deserialize<'de>"))]
+pub struct EmbeddingItem<V = Box<RawValue>> {
     /// The position in this call's `texts` (the SDK also accepts `index`).
     #[serde(default, alias = "index")]
     pub text_index: Option<usize>,
-    #[serde(default)]
-    pub embedding: Option<Box<RawValue>>,
+    #[serde(default = "none")]
+    pub embedding: Option<V>,
     #[serde(default)]
     pub sparse_embedding: Option<Box<RawValue>>,
 }

@@ -173,23 +173,12 @@ pub struct Embedding {
     pub sparse_embedding: Option<Box<RawValue>>,
 }
 
-/// One vector, as the client asked for it.
-#[derive(Debug)]
-pub enum Vector {
-    /// A JSON array of numbers, written as DashScope sent it.
-    Float(Box<RawValue>),
-    /// Little-endian float32 bytes, standard base64.
-    Base64(String),
-}
-
-impl Serialize for Vector {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Vector::Float(raw) => raw.serialize(s),
-            Vector::Base64(text) => s.serialize_str(text),
-        }
-    }
-}
+/// One vector, as the client asked for it, ready to be written: the upstream's JSON array of
+/// numbers as it came (`float`), or a JSON string of little-endian float32 bytes in standard
+/// base64 (`base64`).
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct Vector(pub Box<RawValue>);
 
 #[derive(Debug, Serialize)]
 pub struct EmbeddingUsage {

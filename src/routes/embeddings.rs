@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
+use serde_json::value::RawValue;
 
 use super::auth::Authorized;
 use super::extract::{OpenAiJson, Slot};
@@ -19,13 +20,13 @@ use crate::metrics;
 use crate::openai::embeddings as oa;
 use crate::routing;
 use crate::state::AppState;
-use crate::translate::embeddings::{self as temb, ChunkAnswer};
+use crate::translate::embeddings::{self as temb, ChunkAnswer, Encoding};
 use crate::upstream::{self, Answer, Opened, Target};
 
 /// The endpoint label in metrics and logs.
 const LABEL: &str = "embedding";
 
-impl Answer for ds::EmbeddingResponse {
+impl<V: serde::de::DeserializeOwned + Send + 'static> Answer for ds::EmbeddingResponse<V> {
     fn in_band_error(&self) -> Option<ErrorBody> {
         in_band(&self.code, &self.message, &self.request_id)
     }
@@ -68,27 +69,41 @@ pub async fn create(
     route.check_key(auth.as_ref())?;
     super::log_warnings(&route.model, &plan.notes);
     let call = route.plan(&state, Target::Path(ds::PATH), false, auth.as_ref(), &[]);
-    let (answers, request_id) = call_chunks(&plan, &call, cfg.embedding_concurrency).await?;
+    let (out, request_id) = match plan.encoding {
+        Encoding::Float => answer::<Box<RawValue>>(&route.model, &plan, &call, cfg).await?,
+        Encoding::Base64 => answer::<temb::F32Base64>(&route.model, &plan, &call, cfg).await?,
+    };
     observed.request_id(request_id.as_deref());
-    let out = temb::to_openai(&route.model, plan.texts.len(), plan.encoding, answers)
-        .map_err(ProxyError::BadUpstream)?;
     metrics::record_tokens(&route.model, out.usage.prompt_tokens, 0);
     let mut resp = super::json_ok(&out, cfg.log_content)?;
     super::warning_header(&mut resp, &plan.notes);
     Ok(resp)
 }
 
+/// Every chunk's answer, its vectors read as `V` (the client's `encoding_format`), reassembled.
+async fn answer<V: temb::IntoVector + serde::de::DeserializeOwned + Send + 'static>(
+    client_model: &str,
+    plan: &temb::Plan,
+    call: &upstream::Plan<'_>,
+    cfg: &crate::config::Config,
+) -> Result<(oa::EmbeddingResponse, Option<String>), ProxyError> {
+    let (answers, request_id) = call_chunks::<V>(plan, call, cfg.embedding_concurrency).await?;
+    let out = temb::to_openai(client_model, plan.texts.len(), answers)
+        .map_err(ProxyError::BadUpstream)?;
+    Ok((out, request_id))
+}
+
 /// One native call per chunk, at most `concurrency` in flight. Completion is unordered, so the
 /// first failure ends the request at once (dropping the calls still in flight, which cancels
 /// them); the answers come back in input order, with the first chunk's request id.
-async fn call_chunks(
+async fn call_chunks<V: serde::de::DeserializeOwned + Send + 'static>(
     plan: &temb::Plan,
     call: &upstream::Plan<'_>,
     concurrency: usize,
-) -> Result<(Vec<ChunkAnswer>, Option<String>), ProxyError> {
+) -> Result<(Vec<ChunkAnswer<V>>, Option<String>), ProxyError> {
     let chunks = plan.chunks();
     tracing::debug!(inputs = plan.texts.len(), calls = chunks.len(), "embedding");
-    let mut answers: Vec<(ChunkAnswer, Option<String>)> = futures_util::stream::iter(chunks)
+    let mut answers: Vec<(ChunkAnswer<V>, Option<String>)> = futures_util::stream::iter(chunks)
         .map(|range| {
             let body = serde_json::to_vec(&plan.body(range.clone()));
             async move {
@@ -96,7 +111,8 @@ async fn call_chunks(
                     ProxyError::Internal(format!("serializing an embedding request: {e}"))
                 })?);
                 let (opened, _) =
-                    upstream::open::<ds::EmbeddingResponse>(call, |_, _| Ok(body.clone())).await?;
+                    upstream::open::<ds::EmbeddingResponse<V>>(call, |_, _| Ok(body.clone()))
+                        .await?;
                 let Opened::Json {
                     answer, request_id, ..
                 } = opened

@@ -203,8 +203,9 @@ impl Saver {
             Some(Value::Array(a)) => a.clone(),
             _ => Vec::new(),
         };
+        let usage = object.get("usage").cloned().filter(|u| !u.is_null());
         let mut extra = Map::new();
-        extra.insert("response".into(), object.clone());
+        extra.insert("response".into(), object);
         let record = ResponseRecord {
             id: r.id.clone(),
             owner: self.owner,
@@ -212,7 +213,7 @@ impl Saver {
             created_at: r.created_at,
             input: self.input,
             output,
-            usage: object.get("usage").cloned().filter(|u| !u.is_null()),
+            usage,
             previous_response_id: self.previous,
             extra,
         };

@@ -8,7 +8,8 @@
 //! - `dimensions` → `parameters.dimension`, checked against the model's list; on a model with
 //!   one fixed size, that size is accepted and not sent.
 //! - `encoding_format`: `float` (or absent) → the upstream's numbers as they came; `base64` →
-//!   little-endian float32, standard base64, encoded straight from the JSON numbers.
+//!   little-endian float32, standard base64, encoded while the native answer is parsed
+//!   ([`F32Base64`]: each number read once).
 //! - `text_type` / `input_type`, `output_type`, `instruct` → `parameters`; `user` is ignored.
 
 use std::ops::Range;
@@ -16,7 +17,7 @@ use std::sync::OnceLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde::de::{Deserializer as _, SeqAccess, Visitor};
+use serde::de::{SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::request::UnknownPolicy;
@@ -290,19 +291,88 @@ fn input_type(v: &str) -> Result<&'static str, TranslateError> {
 // ---- the answer -------------------------------------------------------------------------------
 
 /// One native answer with the range of inputs its call carried.
-pub struct ChunkAnswer {
+pub struct ChunkAnswer<V = Box<RawValue>> {
     pub range: Range<usize>,
-    pub resp: ds::EmbeddingResponse,
+    pub resp: ds::EmbeddingResponse<V>,
+}
+
+/// How a native vector, read by the response parser, becomes the client's vector. The handler
+/// parses the native answer as `EmbeddingResponse<Box<RawValue>>` for `float` and as
+/// `EmbeddingResponse<F32Base64>` for `base64`.
+pub trait IntoVector: Sized {
+    /// The vector as the client asked for it.
+    fn into_vector(self) -> Result<oa::Vector, String>;
+    /// The vector of an item without one (sparse-only output): `[]`, or `""` in base64.
+    fn empty() -> oa::Vector;
+}
+
+/// `float`: the upstream's array, byte for byte.
+impl IntoVector for Box<RawValue> {
+    fn into_vector(self) -> Result<oa::Vector, String> {
+        if self.get().trim_start().starts_with('[') {
+            Ok(oa::Vector(self))
+        } else {
+            Err("upstream embedding is not an array".to_owned())
+        }
+    }
+    fn empty() -> oa::Vector {
+        raw_vector("[]")
+    }
+}
+
+/// `base64`: little-endian float32 bytes, standard base64, as a JSON string. Encoded while the
+/// native body is parsed: each number is read once, straight into its four bytes.
+#[derive(Debug)]
+pub struct F32Base64(Box<RawValue>);
+
+impl IntoVector for F32Base64 {
+    fn into_vector(self) -> Result<oa::Vector, String> {
+        Ok(oa::Vector(self.0))
+    }
+    fn empty() -> oa::Vector {
+        raw_vector("\"\"")
+    }
+}
+
+/// `[]` or `""` (always valid JSON: the `null` fallback is never taken).
+fn raw_vector(json: &str) -> oa::Vector {
+    oa::Vector(RawValue::from_string(json.to_owned()).unwrap_or_default())
+}
+
+impl<'de> serde::Deserialize<'de> for F32Base64 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = F32Base64;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of numbers")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<F32Base64, A::Error> {
+                // 2,048 floats (the largest `dimension`) without growing.
+                let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(2048).min(8192) * 4);
+                while let Some(x) = seq.next_element::<f64>()? {
+                    bytes.extend_from_slice(&(x as f32).to_le_bytes());
+                }
+                let mut text = String::with_capacity(bytes.len().div_ceil(3) * 4 + 2);
+                text.push('"');
+                STANDARD.encode_string(&bytes, &mut text);
+                text.push('"');
+                RawValue::from_string(text)
+                    .map(F32Base64)
+                    .map_err(serde::de::Error::custom)
+            }
+        }
+        d.deserialize_seq(V)
+    }
 }
 
 /// Reassemble the chunks' answers into one OpenAI response, `index` 0..n-1 in input order.
 /// An upstream answer that does not account for every text exactly once is an error (the
 /// message says what was wrong; it becomes a 502).
-pub fn to_openai(
+pub fn to_openai<V: IntoVector>(
     client_model: &str,
     n: usize,
-    encoding: Encoding,
-    answers: Vec<ChunkAnswer>,
+    answers: Vec<ChunkAnswer<V>>,
 ) -> Result<oa::EmbeddingResponse, String> {
     let mut slots: Vec<Option<oa::Embedding>> = std::iter::repeat_with(|| None).take(n).collect();
     let mut total: u64 = 0;
@@ -325,7 +395,10 @@ pub fn to_openai(
                     "upstream returned text_index {local} twice or out of range"
                 ));
             }
-            let embedding = vector(item.embedding, encoding)?;
+            let embedding = match item.embedding {
+                Some(v) => v.into_vector()?,
+                None => V::empty(),
+            };
             slots[index] = Some(oa::Embedding {
                 object: "embedding",
                 index,
@@ -347,65 +420,6 @@ pub fn to_openai(
             total_tokens: total,
         },
     })
-}
-
-fn vector(raw: Option<Box<RawValue>>, encoding: Encoding) -> Result<oa::Vector, String> {
-    // Sparse-only output has no dense vector: `[]` (or "" in base64).
-    let Some(raw) = raw.filter(|r| r.get() != "null") else {
-        return Ok(match encoding {
-            Encoding::Float => oa::Vector::Float(
-                RawValue::from_string("[]".to_owned()).map_err(|e| e.to_string())?,
-            ),
-            Encoding::Base64 => oa::Vector::Base64(String::new()),
-        });
-    };
-    match encoding {
-        Encoding::Float => {
-            if raw.get().trim_start().starts_with('[') {
-                Ok(oa::Vector::Float(raw))
-            } else {
-                Err("upstream embedding is not an array".to_owned())
-            }
-        }
-        Encoding::Base64 => base64_f32(&raw)
-            .map(oa::Vector::Base64)
-            .map_err(|e| format!("upstream embedding is not an array of numbers: {e}")),
-    }
-}
-
-/// A JSON array of numbers → standard base64 of their little-endian float32 bytes, encoded
-/// while the numbers are read (three floats, twelve bytes, sixteen characters at a time).
-pub fn base64_f32(raw: &RawValue) -> Result<String, serde_json::Error> {
-    struct V<'a>(&'a mut String);
-    impl<'de> Visitor<'de> for V<'_> {
-        type Value = ();
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("an array of numbers")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            let mut buf = [0u8; 12];
-            let mut n = 0;
-            while let Some(x) = seq.next_element::<f64>()? {
-                buf[n..n + 4].copy_from_slice(&(x as f32).to_le_bytes());
-                n += 4;
-                if n == buf.len() {
-                    STANDARD.encode_string(buf, self.0);
-                    n = 0;
-                }
-            }
-            if n > 0 {
-                STANDARD.encode_string(&buf[..n], self.0);
-            }
-            Ok(())
-        }
-    }
-    let text = raw.get();
-    // About 8 text bytes per number, 16 base64 characters per 3 numbers.
-    let mut out = String::with_capacity(text.len() / 3 + 8);
-    let mut de = serde_json::Deserializer::from_str(text);
-    (&mut de).deserialize_seq(V(&mut out))?;
-    de.end()?;
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -586,18 +600,27 @@ mod tests {
 
     #[test]
     fn base64_is_little_endian_f32() {
-        let raw = RawValue::from_string("[1.0,-2.5,0.0009765625,3]".to_owned())
-            .unwrap_or_else(|e| panic!("{e}"));
-        let b = base64_f32(&raw).unwrap_or_else(|e| panic!("{e}"));
+        let b64 = |json: &str| -> Result<String, String> {
+            let v: F32Base64 = serde_json::from_str(json).map_err(|e| e.to_string())?;
+            let out = serde_json::to_string(&v.into_vector()?).map_err(|e| e.to_string())?;
+            serde_json::from_str(&out).map_err(|e| e.to_string())
+        };
         let mut expected = Vec::new();
         for x in [1.0f32, -2.5, 0.000_976_562_5, 3.0] {
             expected.extend_from_slice(&x.to_le_bytes());
         }
-        assert_eq!(b, STANDARD.encode(&expected));
-        let empty = RawValue::from_string("[]".to_owned()).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(base64_f32(&empty).unwrap_or_default(), "");
-        let bad = RawValue::from_string("[\"x\"]".to_owned()).unwrap_or_else(|e| panic!("{e}"));
-        assert!(base64_f32(&bad).is_err());
+        assert_eq!(
+            b64("[1.0,-2.5,0.0009765625,3]"),
+            Ok(STANDARD.encode(&expected))
+        );
+        // Nearest float32 of a float64 text, both rounding directions, and every tail length.
+        let x = [0.1f64, -0.3, 1e-7, 123456.789, 2.0f64.powi(-149)];
+        let text = serde_json::to_string(&x).unwrap_or_default();
+        let bytes: Vec<u8> = x.iter().flat_map(|v| (*v as f32).to_le_bytes()).collect();
+        assert_eq!(b64(&text), Ok(STANDARD.encode(&bytes)));
+        assert_eq!(b64("[]"), Ok(String::new()));
+        assert!(b64("[\"x\"]").is_err());
+        assert!(b64("{}").is_err());
     }
 
     #[test]
@@ -611,7 +634,6 @@ mod tests {
         let out = to_openai(
             "alias",
             3,
-            Encoding::Float,
             vec![
                 ChunkAnswer {
                     range: 0..2,
@@ -635,7 +657,6 @@ mod tests {
             to_openai(
                 "m",
                 2,
-                Encoding::Float,
                 vec![ChunkAnswer {
                     range: 0..2,
                     resp: short

@@ -217,24 +217,33 @@ fn sse_error_body(raw: &[u8]) -> ErrorBody {
     ErrorBody::parse(data.join("\n").as_bytes())
 }
 
-/// Read a whole (bounded) body.
+/// Read a whole (bounded) body: a body that arrives in one piece is kept as it is; pieces are
+/// gathered into one buffer sized by `Content-Length` when the upstream sends it.
 pub async fn read_body(resp: reqwest::Response) -> Result<Bytes, Failure> {
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_UPSTREAM_BODY as u64)
-    {
+    let declared = resp.content_length().unwrap_or(0);
+    if declared > MAX_UPSTREAM_BODY as u64 {
         return Err(Failure::protocol("upstream body too large"));
     }
-    let mut buf = Vec::new();
     let mut stream = resp.bytes_stream();
+    let mut first: Option<Bytes> = None;
+    let mut buf: Vec<u8> = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(Failure::body)?;
-        if buf.len() + chunk.len() > MAX_UPSTREAM_BODY {
+        let held = first.as_ref().map_or(buf.len(), Bytes::len);
+        if held + chunk.len() > MAX_UPSTREAM_BODY {
             return Err(Failure::protocol("upstream body too large"));
         }
-        buf.extend_from_slice(&chunk);
+        if let Some(f) = first.take() {
+            buf.reserve_exact((declared as usize).max(f.len() + chunk.len()));
+            buf.extend_from_slice(&f);
+            buf.extend_from_slice(&chunk);
+        } else if buf.is_empty() {
+            first = Some(chunk);
+        } else {
+            buf.extend_from_slice(&chunk);
+        }
     }
-    Ok(Bytes::from(buf))
+    Ok(first.unwrap_or_else(|| Bytes::from(buf)))
 }
 
 /// The response body as SSE frames. Transport errors mid-body are [`Phase::Body`] failures.
