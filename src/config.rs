@@ -249,7 +249,7 @@ pub struct UpstreamCa {
 
 impl fmt::Debug for UpstreamCa {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({} certificates)", self.path, self.certs.len())
+        write!(f, "{} ({} certificate(s))", self.path, self.certs.len())
     }
 }
 
