@@ -14,13 +14,6 @@ use common::fake::{
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-/// A client for the fake. reqwest is built without a default TLS provider: install the
-/// gateway's (ring) first, as every process that builds a client must.
-fn http() -> reqwest::Client {
-    dashbridge::upstream::install_tls_provider();
-    reqwest::Client::new()
-}
-
 fn body_for(model: &str, text: &str) -> Value {
     json!({
         "model": model,
@@ -83,7 +76,7 @@ fn sse_payloads(body: &str) -> Vec<(String, Value)> {
 #[tokio::test]
 async fn auto_text_nonstream_returns_fixture() {
     let fake = FakeDashScope::start().await;
-    let client = http();
+    let client = reqwest::Client::new();
     let resp = post(
         &client,
         &fake,
@@ -120,7 +113,7 @@ async fn auto_text_nonstream_returns_fixture() {
 #[tokio::test]
 async fn auto_text_stream_returns_exact_fixture_bytes() {
     let fake = FakeDashScope::start().await;
-    let client = http();
+    let client = reqwest::Client::new();
     let resp = post(
         &client,
         &fake,
@@ -151,7 +144,7 @@ async fn auto_text_stream_returns_exact_fixture_bytes() {
 #[tokio::test]
 async fn paced_stream_arrives_one_event_per_chunk() {
     let fake = FakeDashScope::start().await;
-    let client = http();
+    let client = reqwest::Client::new();
     let delay = Duration::from_millis(30);
     fake.push(Reply::sse_fixture("text-stream-incremental.sse").paced(delay));
     let started = Instant::now();
@@ -178,7 +171,7 @@ async fn paced_stream_arrives_one_event_per_chunk() {
 #[tokio::test]
 async fn wrong_path_gets_url_error_in_both_modes() {
     let fake = FakeDashScope::start().await;
-    let client = http();
+    let client = reqwest::Client::new();
 
     // Text-only model on the multimodal path, non-stream: 400 JSON.
     let resp = post(&client, &fake, MM_PATH, &body_for("qwen-plus", "hi"), false).await;
@@ -208,7 +201,7 @@ async fn wrong_path_gets_url_error_in_both_modes() {
 #[tokio::test]
 async fn scripted_replies_are_fifo_then_auto_resumes() {
     let fake = FakeDashScope::start().await;
-    let client = http();
+    let client = reqwest::Client::new();
     fake.push(Reply::error_fixture(429, "error-throttling.json").with_header("Retry-After", "0"));
     fake.push(Reply::json_fixture("tool-calls-nonstream.json"));
     fake.push(Reply::Raw {
@@ -248,7 +241,7 @@ async fn scripted_replies_are_fifo_then_auto_resumes() {
 #[tokio::test]
 async fn requests_are_recorded_with_headers_and_body() {
     let fake = FakeDashScope::start().await;
-    let client = http();
+    let client = reqwest::Client::new();
     let body = body_for("qwen-plus", "hello");
     let resp = client
         .post(format!("{}{TEXT_PATH}", fake.base_url))
@@ -285,7 +278,7 @@ async fn requests_are_recorded_with_headers_and_body() {
 #[tokio::test]
 async fn drop_after_aborts_the_body_after_n_events() {
     let fake = FakeDashScope::start().await;
-    let client = http();
+    let client = reqwest::Client::new();
     fake.push(Reply::sse_fixture("text-stream-incremental.sse").drop_after(3));
     let resp = post(
         &client,
@@ -320,7 +313,7 @@ async fn drop_after_aborts_the_body_after_n_events() {
 #[tokio::test]
 async fn auto_drop_scenario_aborts_after_three_events() {
     let fake = FakeDashScope::start().await;
-    let client = http();
+    let client = reqwest::Client::new();
     let resp = post(
         &client,
         &fake,
@@ -348,7 +341,7 @@ async fn auto_drop_scenario_aborts_after_three_events() {
 #[tokio::test]
 async fn client_dropping_a_paced_stream_is_counted_as_cancelled() {
     let fake = FakeDashScope::start().await;
-    let client = http();
+    let client = reqwest::Client::new();
     fake.push(Reply::sse_fixture("text-stream-incremental.sse").paced(Duration::from_millis(100)));
     let resp = post(
         &client,
@@ -369,7 +362,7 @@ async fn client_dropping_a_paced_stream_is_counted_as_cancelled() {
 #[tokio::test]
 async fn client_dropping_a_stalled_stream_is_counted_as_cancelled() {
     let fake = FakeDashScope::start().await;
-    let client = http();
+    let client = reqwest::Client::new();
     fake.push(Reply::sse_fixture("text-stream-incremental.sse").stall_after(2));
     let resp = post(
         &client,
@@ -394,7 +387,7 @@ async fn client_dropping_a_stalled_stream_is_counted_as_cancelled() {
 #[tokio::test]
 async fn hang_never_sends_headers() {
     let fake = FakeDashScope::start().await;
-    let client = http();
+    let client = reqwest::Client::new();
     fake.push(Reply::Hang);
     let result = client
         .post(format!("{}{TEXT_PATH}", fake.base_url))
@@ -408,7 +401,7 @@ async fn hang_never_sends_headers() {
 #[tokio::test]
 async fn echo_scenario_returns_the_request_body() {
     let fake = FakeDashScope::start().await;
-    let client = http();
+    let client = reqwest::Client::new();
     let body = body_for("qwen-plus", "scenario:echo please");
     let resp = post(&client, &fake, TEXT_PATH, &body, false).await;
     let got: Value = resp.json().await.unwrap();
@@ -434,7 +427,7 @@ async fn echo_scenario_returns_the_request_body() {
 #[tokio::test]
 async fn unknown_scenario_is_a_400() {
     let fake = FakeDashScope::start().await;
-    let client = http();
+    let client = reqwest::Client::new();
     let resp = post(
         &client,
         &fake,
@@ -453,7 +446,7 @@ async fn unknown_scenario_is_a_400() {
 #[tokio::test]
 async fn every_scenario_answers_well_formed() {
     let fake = FakeDashScope::start().await;
-    let client = http();
+    let client = reqwest::Client::new();
     for &scenario in SCENARIOS {
         if scenario == "slow" || scenario == "drop" || scenario == "call-tool" {
             continue; // covered elsewhere / slow by design
@@ -563,7 +556,7 @@ async fn every_scenario_answers_well_formed() {
 #[tokio::test]
 async fn call_tool_scenario_calls_then_answers_from_the_tool_message() {
     let fake = FakeDashScope::start().await;
-    let client = http();
+    let client = reqwest::Client::new();
     let prompt =
         r#"Run it. scenario:call-tool exec_command {"cmd": "cat hello.txt", "tty": false} thanks"#;
     let args = r#"{"cmd":"cat hello.txt","tty":false}"#;
@@ -690,7 +683,7 @@ async fn call_tool_scenario_calls_then_answers_from_the_tool_message() {
 #[tokio::test]
 async fn control_script_serves_files_verbatim_and_reset_reports_leftovers() {
     let fake = FakeDashScope::start().await;
-    let client = http();
+    let client = reqwest::Client::new();
     let dir = std::env::temp_dir().join(format!("fake-control-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let sse = fixture("text-stream-incremental.sse");

@@ -171,6 +171,7 @@ impl FakeDashScope {
 
     /// Binds `addr` and serves (used by the example binary).
     pub async fn start_on(addr: SocketAddr) -> io::Result<FakeDashScope> {
+        install_tls_provider();
         // Render the auto-mode table now, so a missing fixture fails here and not in a handler.
         LazyLock::force(&AUTO);
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -213,6 +214,7 @@ impl FakeDashScope {
         use hyper_util::server::conn::auto;
         use hyper_util::service::TowerToHyperService;
 
+        install_tls_provider();
         LazyLock::force(&AUTO);
         let (tls, ca_pem) = tls_config().map_err(io::Error::other)?;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
@@ -475,6 +477,12 @@ pub fn compact_json(s: &str) -> String {
         }
     }
     out
+}
+
+/// reqwest is built without a default TLS provider: a process that starts the fake (a test, the
+/// example binaries) gets the gateway's (*ring*), so any client it builds afterwards works.
+fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// A server config for `127.0.0.1` / `localhost` (ALPN `h2`, `http/1.1`; *ring*) and the PEM of
