@@ -11,6 +11,7 @@
 # BENCH_IDLE_HOLD_MS (default 15000), BENCH_PACED_CONC (default 1000), BENCH_TOOLS_DIR (default ~/.cache/dashbridge-bench),
 # BENCH_OUT (default bench/RESULTS.md), BENCH_SKIP_BUILD=1, BENCH_LOADGEN=wrk (skip oha),
 # BENCH_MICRO=1 (also run `cargo bench --bench translate` and append it to the report).
+# BENCH_H2_MAX_STREAMS (default 250) and BENCH_H2CAP_HOLD_MS (default 2000) shape its HTTP/2 probe.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -51,7 +52,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # BENCH_ONLY=main,idle,state,startup (comma-separated) runs only those sections; the report
-# says n/a for the rest.
+# says n/a for the rest and goes to the work directory unless BENCH_OUT is set.
 want() { [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]; }
 
 # Record a result: rec KEY JSON-VALUE
@@ -467,27 +468,51 @@ stop_pid "$DB_PID"
 [ -n "$NGINX" ] && stop_pid "$NGINX_MASTER"
 stop_pid "$FAKE_PID"
 fi
-want main || rec meta "{\"targets\": [\"dashbridge\"], \"loadgen\": \"$LOADGEN\", \"nofile\": $NOFILE}"
+want main || rec meta "{\"targets\": [\"dashbridge\"], \"loadgen\": \"$LOADGEN\", \"nofile\": $NOFILE, \"only\": \"$BENCH_ONLY\"}"
+[ -n "${BENCH_ONLY:-}" ] && [ -z "${BENCH_OUT:-}" ] && OUT=$WORK/RESULTS-partial.md
 
 # ---- 3. many idle streams ----------------------------------------------------------------------
 if want idle; then
+# Three runs, each with a fresh slow upstream and a fresh dashbridge (upstream holds each stream
+# between its two frames):
+# - idle: N streams, plain HTTP/1.1 upstream (one upstream connection per stream);
+# - idle_tls: N streams, TLS upstream speaking HTTP/2 (ALPN h2, as DashScope's HTTPS endpoint
+#   can) that admits all N on one connection (SETTINGS_MAX_CONCURRENT_STREAMS = N);
+# - idle_h2cap: 1,000 streams, the same TLS upstream announcing a realistic limit
+#   (BENCH_H2_MAX_STREAMS, default 250), each held BENCH_H2CAP_HOLD_MS: does the client open
+#   more connections, or do streams queue?
+# Each counts dashbridge's ESTABLISHED connections to the upstream port while streams are held.
+H2_MAX=${BENCH_H2_MAX_STREAMS:-250}
+H2CAP_HOLD_MS=${BENCH_H2CAP_HOLD_MS:-2000}
+idle_run() { # KEY N HOLD_MS H2_MAX_STREAMS (0 = plain HTTP/1.1)
+    local key=$1 n=$2 hold=$3 maxs=$4 tls=() ca=() url base
+    if [ "$maxs" != 0 ]; then
+        tls=(--tls --cert-out "$WORK/$key-ca.pem" --h2-max-streams "$maxs")
+        ca=(DASHBRIDGE_UPSTREAM_CA_FILE="$WORK/$key-ca.pem")
+    fi
+    taskset -c 0 "$CLIENT" slow-upstream --listen 127.0.0.1:0 --n "$n" --delay-ms "$hold" "${tls[@]}" >"$WORK/$key-up.out" 2>"$WORK/$key-up.err" &
+    SLOW_PID=$!
+    PIDS+=("$SLOW_PID")
+    url=$(wait_line "$WORK/$key-up.out" 'https?://127\.0\.0\.1:[0-9]+' 20) || { echo "slow upstream did not start" >&2; exit 1; }
+    start_dashbridge "$url" "db-$key" DASHBRIDGE_MAX_CONCURRENCY=$((n + 100)) DASHBRIDGE_MAX_CONNECTIONS=$((n + 100)) "${ca[@]}"
+    base=$(status_kib "$DB_PID" VmRSS)
+    timeout $((hold / 1000 + 150)) taskset -c 0 "$CLIENT" idle --url "$DB_URL$CHAT_PATH" --body "$WORK/openai-idle.json" \
+        -n "$n" --pid "$DB_PID" --upstream-port "${url##*:}" --timeout-secs 90 >"$WORK/$key.json" 2>"$WORK/$key.err" || echo '{}' >"$WORK/$key.json"
+    rec "$key" "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["base_kib"]=int(sys.argv[2]); d["hwm_kib_end"]=int(sys.argv[3]); d["h2_max_streams"]=int(sys.argv[4]); d["hold_ms"]=int(sys.argv[5]); print(json.dumps(d))' \
+        "$WORK/$key.json" "$base" "$(status_kib "$DB_PID" VmHWM)" "$maxs" "$hold")"
+    stop_pid "$DB_PID"
+    stop_pid "$SLOW_PID"
+}
 # dashbridge holds 2 descriptors per stream (client + upstream): cap N to what the limit allows.
 N=$IDLE_STREAMS
 MAXN=$(((NOFILE - 200) / 2))
 [ "$N" -gt "$MAXN" ] && N=$MAXN
-log "idle streams: $N concurrent (descriptor limit $NOFILE), upstream holds each ${IDLE_HOLD_MS} ms"
-taskset -c 0 "$CLIENT" slow-upstream --listen 127.0.0.1:0 --n "$N" --delay-ms "$IDLE_HOLD_MS" >"$WORK/slow-up.out" 2>"$WORK/slow-up.err" &
-SLOW_PID=$!
-PIDS+=("$SLOW_PID")
-SLOW_URL=$(wait_line "$WORK/slow-up.out" 'http://127\.0\.0\.1:[0-9]+' 20) || { echo "slow upstream did not start" >&2; exit 1; }
-start_dashbridge "$SLOW_URL" db-idle DASHBRIDGE_MAX_CONCURRENCY=$((N + 100)) DASHBRIDGE_MAX_CONNECTIONS=$((N + 100))
-IDLE_BASE=$(status_kib "$DB_PID" VmRSS)
-timeout $((IDLE_HOLD_MS / 1000 + 150)) taskset -c 0 "$CLIENT" idle --url "$DB_URL$CHAT_PATH" --body "$WORK/openai-idle.json" \
-    -n "$N" --pid "$DB_PID" --timeout-secs 90 >"$WORK/idle.json" 2>"$WORK/idle.err" || echo '{}' >"$WORK/idle.json"
-rec idle "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["base_kib"]=int(sys.argv[2]); d["hwm_kib_end"]=int(sys.argv[3]); print(json.dumps(d))' \
-    "$WORK/idle.json" "$IDLE_BASE" "$(status_kib "$DB_PID" VmHWM)")"
-stop_pid "$DB_PID"
-stop_pid "$SLOW_PID"
+log "idle streams: $N concurrent (descriptor limit $NOFILE), upstream holds each ${IDLE_HOLD_MS} ms: plain HTTP/1.1 upstream"
+idle_run idle "$N" "$IDLE_HOLD_MS" 0
+log "idle streams: $N concurrent, TLS + HTTP/2 upstream (all streams admitted)"
+idle_run idle_tls "$N" "$IDLE_HOLD_MS" "$N"
+log "idle streams: 1000 concurrent, TLS + HTTP/2 upstream announcing $H2_MAX streams per connection, each held ${H2CAP_HOLD_MS} ms"
+idle_run idle_h2cap 1000 "$H2CAP_HOLD_MS" "$H2_MAX"
 fi
 
 # ---- 3b. conversation state (Responses, non-stream) ---------------------------------------------
@@ -751,6 +776,25 @@ n_idle = idle.get("streams")
 goals.append((f"peak RSS with {n_idle} concurrent idle streams", "≤ 200 MiB (10,000 streams)",
               f(ih / 1024 if ih else None, "{:.1f} MiB") + f" ({idle.get('open_at_sample')} open at the sample, {idle.get('completed_ok')} completed, {idle.get('failed')} failed)",
               verdict(None if not ih else (ih / 1024 <= 200 and idle.get("open_at_sample") == n_idle))))
+for key, kn in (("idle", "plain HTTP/1.1 upstream"), ("idle_tls", "TLS + HTTP/2 upstream")):
+    d = R.get(key, {})
+    per = d.get("kib_per_stream")
+    goals.append((f"idle streams, {kn}: RSS per stream ({d.get('streams')} held; RSS at the sample − RSS before the first)", "≤ 20 KiB",
+                  f(per, "{:.1f} KiB") + f" ({d.get('open_at_sample')} open at the sample, peak {f((d.get('hwm_kib_end') or 0) / 1024, '{:.1f}')} MiB)",
+                  verdict(None if per is None else (per <= 20 and d.get("open_at_sample") == d.get("streams")))))
+
+
+def per_k(d):
+    c, n = d.get("upstream_connections_at_sample"), d.get("streams")
+    return None if c is None or not n else c * 1000 / n
+
+
+cap = R.get("idle_h2cap", {})
+goals.append(("upstream connections per 1,000 concurrent streams", "reported",
+              f"plain HTTP/1.1 {f(per_k(R.get('idle', {})), '{:.0f}')}; TLS + HTTP/2 {f(per_k(R.get('idle_tls', {})), '{:.1f}')}; "
+              f"HTTP/2 with SETTINGS_MAX_CONCURRENT_STREAMS={cap.get('h2_max_streams')}: {cap.get('upstream_connections_at_sample')} connection(s), "
+              f"the last of {cap.get('streams')} streams started after {f(cap.get('all_open_after_s'), '{:.1f}')} s (each held {f((cap.get('hold_ms') or 0) / 1e3, '{:.1f}')} s)",
+              "—"))
 s50 = g("startup", "spawn_to_healthz_us", "p50")
 goals.append(("start-up: spawn → first 200 from /healthz (median of 10)", "≤ 50 ms", f(s50 / 1e3 if s50 else None, "{:.1f} ms") + " (max " + f((g("startup", "spawn_to_healthz_us", "max") or 0) / 1e3, "{:.1f} ms") + ")", verdict(None if s50 is None else s50 / 1e3 <= 50)))
 goals.append(("release binary size", "≤ 15 MiB", f(binary / 2**20 if binary else None, "{:.2f} MiB"), verdict(None if not binary else binary / 2**20 <= 15)))
@@ -760,12 +804,19 @@ if loadgen == "wrk":
     notes.append("The load generator is wrk, which cannot hold a fixed rate: the \"fixed rate\" rows are a closed loop at c=1 instead.")
 if loadgen == "none":
     notes.append("No load generator could be installed: throughput, CPU and fixed-rate rows were skipped.")
-if "nginx" not in targets:
+if "nginx" not in targets and not meta.get("only"):
     notes.append("nginx could not be installed or started: its column is skipped and the CPU ratio is n/a.")
 if n_idle is not None and n_idle < 10000:
     per = ((ih or 0) - (idle.get("base_kib") or 0)) / n_idle if n_idle else 0
     notes.append(f"Idle streams were capped at {n_idle}: dashbridge needs 2 descriptors per stream and this machine's hard RLIMIT_NOFILE is {meta.get('nofile')} (it cannot be raised here). "
                  f"Growth was {per:.1f} KiB per stream over the {f((idle.get('base_kib') or 0)/1024, '{:.1f}')} MiB baseline, i.e. ≈ {f(((idle.get('base_kib') or 0) + per * 10000) / 1024, '{:.0f}')} MiB extrapolated to 10,000.")
+if meta.get("only"):
+    notes.append(f"BENCH_ONLY={meta['only']}: only those sections ran; every other row is n/a.")
+if cap.get("all_open_after_s") is not None and cap.get("hold_ms") and cap["all_open_after_s"] > 1.5 * cap["hold_ms"] / 1e3:
+    notes.append(f"HTTP/2 upstream with a stream limit: hyper's client multiplexes every stream on one connection and does not open another when the "
+                 f"server's SETTINGS_MAX_CONCURRENT_STREAMS ({cap.get('h2_max_streams')}) is reached: the streams beyond it queue until earlier ones end "
+                 f"({cap.get('streams')} streams held {cap['hold_ms'] / 1e3:.1f} s each needed {cap['all_open_after_s']:.1f} s to all start, "
+                 f"on {cap.get('upstream_connections_at_sample')} connection(s)).")
 for t in ("nginx", "dashbridge"):
     for k, kn in (("ns", "non-stream"), ("s", "stream")):
         busy = med(f"max/{t}/{k}", "core_busy")
@@ -821,7 +872,8 @@ elif loadgen == "wrk":
     L.append(f"taskset -c 0 wrk -t1 -c {conc} -d {dur}s -s post.lua URL")
 L.append(f"taskset -c 0 target/release/examples/bench_client stream --url URL --body BODY [--header ...] -n {ttfb_n} -c 1")
 L.append(f"taskset -c 0 target/release/examples/bench_client slow-upstream --n N --delay-ms {hold_ms}")
-L.append("taskset -c 0 target/release/examples/bench_client idle --url $DASHBRIDGE/v1/chat/completions --body BODY -n N --pid $DASHBRIDGE_PID")
+L.append(f"taskset -c 0 target/release/examples/bench_client slow-upstream --n N --delay-ms {hold_ms} --tls --cert-out CA.pem --h2-max-streams N  # then DASHBRIDGE_UPSTREAM_CA_FILE=CA.pem")
+L.append("taskset -c 0 target/release/examples/bench_client idle --url $DASHBRIDGE/v1/chat/completions --body BODY -n N --pid $DASHBRIDGE_PID --upstream-port $UPSTREAM_PORT")
 L.append("taskset -c 1 target/release/examples/bench_client startup --exe target/release/dashbridge --runs 10")
 L.append("```")
 L.append("\nURLs: direct and nginx get the native body on `/api/v1/services/aigc/text-generation/generation` (what dashbridge itself sends upstream); dashbridge gets the OpenAI body on `/v1/chat/completions`. Scenarios: `scenario:text` (non-stream), `scenario:stream20` (20 frames), `scenario:slow` (frames 200 ms apart). Embeddings: 10 texts to `text-embedding-v4`; direct and nginx get the native body on `/api/v1/services/embeddings/text-embedding/text-embedding` and return the fake's float arrays as they are; dashbridge gets `/v1/embeddings` with `encoding_format: base64` (the SDKs' default) and re-encodes every float.")

@@ -5,10 +5,16 @@
 //!     N streaming POSTs; per response: body chunks received (one per `bytes_stream()` item),
 //!     SSE events in the body, time to first body byte, total time, and the gaps between chunks.
 //! bench_client idle    --url URL --body FILE [--header 'K: V']... -n 10000 [--pid PID]
+//!                      [--upstream-port PORT]
 //!     opens N streams at once, waits until every one has received its first chunk, then samples
-//!     VmRSS / VmHWM of PID (the process under test) and waits for the streams to end.
+//!     VmRSS / VmHWM of PID (the process under test) — and with `--upstream-port` counts PID's
+//!     ESTABLISHED TCP connections to that port (from /proc/PID/fd and /proc/PID/net/tcp{,6}) —
+//!     and waits for the streams to end. `kib_per_stream` is (VmRSS at the sample − VmRSS
+//!     before the first request) / N.
 //! bench_client slow-upstream [--listen 127.0.0.1:0] --n N --delay-ms D
-//!     the fake DashScope with N scripted streams of 2 events D ms apart, then auto mode.
+//!                      [--tls --cert-out CA.pem [--h2-max-streams 250]]
+//!     the fake DashScope with N scripted streams of 2 events D ms apart, then auto mode; with
+//!     `--tls` over HTTPS (ALPN h2 + http/1.1, see examples/fake_dashscope.rs).
 //! bench_client startup --exe PATH [--runs 5]
 //!     spawns PATH (env inherited, DASHBRIDGE_LISTEN=127.0.0.1:0) and times spawn → the first
 //!     `200` from GET /healthz, `--runs` times; kills each child it spawned.
@@ -53,6 +59,10 @@ struct Args {
     exe: String,
     runs: usize,
     timeout_secs: u64,
+    upstream_port: Option<u16>,
+    tls: bool,
+    cert_out: Option<String>,
+    h2_max_streams: u32,
 }
 
 fn parse_args() -> Res<Args> {
@@ -65,6 +75,7 @@ fn parse_args() -> Res<Args> {
         delay_ms: 10_000,
         runs: 5,
         timeout_secs: 120,
+        h2_max_streams: 250,
         ..Args::default()
     };
     while let Some(flag) = it.next() {
@@ -85,6 +96,10 @@ fn parse_args() -> Res<Args> {
             "--exe" => a.exe = val()?,
             "--runs" => a.runs = val()?.parse::<usize>()?.max(1),
             "--timeout-secs" => a.timeout_secs = val()?.parse()?,
+            "--upstream-port" => a.upstream_port = Some(val()?.parse()?),
+            "--tls" => a.tls = true,
+            "--cert-out" => a.cert_out = Some(val()?),
+            "--h2-max-streams" => a.h2_max_streams = val()?.parse::<u32>()?.max(1),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
         }
     }
@@ -121,6 +136,8 @@ fn runtime(multi: bool) -> Res<tokio::runtime::Runtime> {
 }
 
 fn client(max_idle: usize) -> Res<reqwest::Client> {
+    // reqwest is built without a default TLS provider: the gateway's (ring) for every client.
+    dashbridge::upstream::install_tls_provider();
     Ok(reqwest::Client::builder()
         .no_proxy()
         .tcp_nodelay(true)
@@ -292,8 +309,46 @@ fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
     })
 }
 
+/// PID's ESTABLISHED TCP connections whose remote port is `port`: the socket inodes among its
+/// descriptors, matched against the namespace's connection tables.
+fn established_to(pid: u32, port: u16) -> Option<usize> {
+    let mut inodes = std::collections::HashSet::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.flatten() {
+        if let Ok(link) = std::fs::read_link(fd.path())
+            && let Some(inode) = link
+                .to_str()
+                .and_then(|l| l.strip_prefix("socket:["))
+                .and_then(|l| l.strip_suffix(']'))
+        {
+            inodes.insert(inode.to_owned());
+        }
+    }
+    let mut n = 0;
+    for table in ["tcp", "tcp6"] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let remote_port = f
+                .get(2)
+                .and_then(|r| r.rsplit_once(':'))
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            // st 01 = ESTABLISHED; field 9 = inode.
+            if remote_port == Some(port)
+                && f.get(3) == Some(&"01")
+                && f.get(9).is_some_and(|i| inodes.contains(*i))
+            {
+                n += 1;
+            }
+        }
+    }
+    Some(n)
+}
+
 async fn idle_mode(a: Args) -> Res<()> {
     let a = Arc::new(a);
+    let rss_before = a.pid.and_then(|pid| proc_status_kib(pid, "VmRSS:"));
     let c = client(a.n)?;
     let opened = Arc::new(AtomicUsize::new(0));
     let t0 = Instant::now();
@@ -334,6 +389,13 @@ async fn idle_mode(a: Args) -> Res<()> {
         ),
         None => (None, None),
     };
+    let upstream_conns = a
+        .pid
+        .zip(a.upstream_port)
+        .and_then(|(p, port)| established_to(p, port));
+    let per_stream = rss
+        .zip(rss_before)
+        .map(|(r, b)| (r.saturating_sub(b)) as f64 / a.n.max(1) as f64);
     let (mut completed, mut failed, mut events) = (0usize, 0usize, Vec::new());
     let end = tokio::time::timeout(Duration::from_secs(a.timeout_secs), async {
         for t in tasks {
@@ -349,6 +411,9 @@ async fn idle_mode(a: Args) -> Res<()> {
     .await;
     let out = json!({
         "streams": a.n,
+        "vmrss_kib_before": rss_before,
+        "kib_per_stream": per_stream,
+        "upstream_connections_at_sample": upstream_conns,
         "all_open_after_s": open_secs,
         "open_at_sample": open_now,
         "vmrss_kib_at_sample": rss,
@@ -364,7 +429,14 @@ async fn idle_mode(a: Args) -> Res<()> {
 
 async fn slow_upstream(a: Args) -> Res<()> {
     let addr: std::net::SocketAddr = a.listen.parse()?;
-    let up = fake::FakeDashScope::start_on(addr).await?;
+    let up = if a.tls {
+        let up = fake::FakeDashScope::start_tls_on(addr, a.h2_max_streams).await?;
+        let path = a.cert_out.as_deref().ok_or("--tls needs --cert-out PATH")?;
+        std::fs::write(path, up.ca_pem.as_deref().unwrap_or_default())?;
+        up
+    } else {
+        fake::FakeDashScope::start_on(addr).await?
+    };
     up.set_recording(false);
     let frame = |i: usize, content: &str, finish: &str| {
         let data = json!({

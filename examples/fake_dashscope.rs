@@ -3,10 +3,15 @@
 //!
 //! ```text
 //! cargo run --release --example fake_dashscope -- [--listen 127.0.0.1:0]
+//!     [--tls --cert-out CA.pem [--h2-max-streams 250]]
 //! ```
 //!
 //! Runs in auto mode (see `tests/common/fake.rs`), prints exactly one line
 //! `listening on http://ADDR` to stdout, and runs until SIGTERM / SIGINT, then exits 0.
+//! With `--tls` it serves HTTPS instead (`listening on https://ADDR`; ALPN h2 and http/1.1, at
+//! most `--h2-max-streams` concurrent streams per HTTP/2 connection) with a certificate for
+//! 127.0.0.1 / localhost, and writes the PEM of the CA that signed it to `--cert-out` before
+//! printing the line (point `DASHBRIDGE_UPSTREAM_CA_FILE` at it).
 //! Request recording is off (nobody could read it, and it would grow memory in a benchmark).
 
 #![allow(clippy::print_stdout)]
@@ -18,25 +23,55 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: fake_dashscope [--listen ADDR]   (default 127.0.0.1:0)";
+const USAGE: &str = "usage: fake_dashscope [--listen ADDR] [--tls --cert-out PATH [--h2-max-streams N]]   \
+                     (defaults: 127.0.0.1:0, plain HTTP; with --tls, 250 streams per connection)";
 
-fn parse_args() -> Result<SocketAddr, String> {
+struct Args {
+    listen: SocketAddr,
+    /// `--tls`: where the CA PEM goes, and the HTTP/2 stream limit.
+    tls: Option<(String, u32)>,
+}
+
+fn parse_args() -> Result<Args, String> {
     let mut listen = String::from("127.0.0.1:0");
+    let (mut tls, mut cert_out, mut max_streams) = (false, None, 250u32);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--listen" {
-            listen = args
-                .next()
-                .ok_or_else(|| format!("--listen needs a value\n{USAGE}"))?;
-        } else if let Some(v) = arg.strip_prefix("--listen=") {
-            listen = v.to_owned();
-        } else {
-            return Err(format!("unknown argument {arg:?}\n{USAGE}"));
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
+            None => (arg.clone(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "--listen" => listen = value()?,
+            "--tls" => tls = true,
+            "--cert-out" => cert_out = Some(value()?),
+            "--h2-max-streams" => {
+                let v = value()?;
+                max_streams = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("invalid --h2-max-streams {v:?}"))?;
+            }
+            _ => return Err(format!("unknown argument {arg:?}\n{USAGE}")),
         }
     }
-    listen
+    let listen = listen
         .parse()
-        .map_err(|e| format!("invalid --listen address {listen:?}: {e}"))
+        .map_err(|e| format!("invalid --listen address {listen:?}: {e}"))?;
+    let tls = match (tls, cert_out) {
+        (true, Some(path)) => Some((path, max_streams)),
+        (true, None) => return Err(format!("--tls needs --cert-out PATH\n{USAGE}")),
+        (false, Some(_)) => return Err(format!("--cert-out needs --tls\n{USAGE}")),
+        (false, None) => None,
+    };
+    Ok(Args { listen, tls })
 }
 
 async fn shutdown_signal() {
@@ -69,14 +104,19 @@ async fn main() -> ExitCode {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }
-    let addr = match parse_args() {
+    let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
             eprintln!("fake_dashscope: {e}");
             return ExitCode::from(2);
         }
     };
-    let fake = match fake::FakeDashScope::start_on(addr).await {
+    let addr = args.listen;
+    let started = match &args.tls {
+        None => fake::FakeDashScope::start_on(addr).await,
+        Some((_, max_streams)) => fake::FakeDashScope::start_tls_on(addr, *max_streams).await,
+    };
+    let fake = match started {
         Ok(f) => f,
         Err(e) => {
             eprintln!("fake_dashscope: cannot listen on {addr}: {e}");
@@ -84,6 +124,12 @@ async fn main() -> ExitCode {
         }
     };
     fake.set_recording(false);
+    if let (Some((path, _)), Some(pem)) = (&args.tls, &fake.ca_pem)
+        && let Err(e) = std::fs::write(path, pem)
+    {
+        eprintln!("fake_dashscope: cannot write --cert-out {path}: {e}");
+        return ExitCode::FAILURE;
+    }
 
     let mut out = std::io::stdout().lock();
     if writeln!(out, "listening on {}", fake.base_url)

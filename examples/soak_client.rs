@@ -388,6 +388,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    dashbridge::upstream::install_tls_provider();
     let client = match reqwest::Client::builder()
         .timeout(args.timeout)
         .connect_timeout(Duration::from_secs(5))

@@ -185,6 +185,8 @@ pub struct Config {
     pub upstreams: HashMap<String, Upstream>,
     pub upstream_timeout: Duration,
     pub connect_timeout: Duration,
+    /// Extra trusted roots for every upstream (`upstream.ca_file`), on top of the system's.
+    pub upstream_ca: Option<UpstreamCa>,
     pub retries: u32,
     pub retry_base: Duration,
     /// Longest `Retry-After` we wait for; a longer one is passed to the client instead.
@@ -234,6 +236,62 @@ pub struct Config {
     pub rerank_documents: Vec<(String, usize)>,
     /// Rerank: name prefixes served on the compatible `/reranks` API.
     pub rerank_compatible_prefixes: Vec<String>,
+}
+
+/// The certificates of `upstream.ca_file` / `DASHBRIDGE_UPSTREAM_CA_FILE` (a TLS-intercepting
+/// proxy's CA, a private endpoint's CA), each checked at load to be usable as a trusted root.
+#[derive(Clone)]
+pub struct UpstreamCa {
+    pub path: String,
+    /// DER, in file order.
+    pub certs: Vec<Vec<u8>>,
+}
+
+impl fmt::Debug for UpstreamCa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({} certificate(s))", self.path, self.certs.len())
+    }
+}
+
+/// Read and check the upstream CA file: PEM, at least one certificate, each a valid root.
+fn upstream_ca(path: &str, errs: &mut Vec<String>) -> Option<UpstreamCa> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let name = "DASHBRIDGE_UPSTREAM_CA_FILE / upstream.ca_file";
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            errs.push(format!("{name} {path}: {e}"));
+            return None;
+        }
+    };
+    let certs = match CertificateDer::pem_slice_iter(&bytes).collect::<Result<Vec<_>, _>>() {
+        Ok(c) => c,
+        Err(e) => {
+            errs.push(format!("{name} {path}: not a PEM certificate file ({e})"));
+            return None;
+        }
+    };
+    if certs.is_empty() {
+        errs.push(format!(
+            "{name} {path}: no certificate in it (expected PEM blocks -----BEGIN CERTIFICATE-----)"
+        ));
+        return None;
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for (i, cert) in certs.iter().enumerate() {
+        if let Err(e) = roots.add(cert.clone()) {
+            errs.push(format!(
+                "{name} {path}: certificate {} cannot be a trusted root: {e}",
+                i + 1
+            ));
+            return None;
+        }
+    }
+    Some(UpstreamCa {
+        path: path.to_owned(),
+        certs: certs.into_iter().map(|c| c.to_vec()).collect(),
+    })
 }
 
 /// Largest request-bytes budget (what a `tokio` semaphore can count).
@@ -420,6 +478,7 @@ struct FileUpstream {
     retries: Option<u32>,
     retry_base_ms: Option<u64>,
     retry_after_cap_secs: Option<f64>,
+    ca_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -991,6 +1050,11 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
         .or(file.upstream.retry_base_ms)
         .unwrap_or(250);
     let retry_after_cap = file.upstream.retry_after_cap_secs.unwrap_or(30.0);
+    let upstream_ca = env
+        .get("DASHBRIDGE_UPSTREAM_CA_FILE")
+        .or(file.upstream.ca_file)
+        .filter(|p| !p.trim().is_empty())
+        .and_then(|p| upstream_ca(p.trim(), errs));
 
     let max_body_bytes = env_parse(env, "DASHBRIDGE_MAX_BODY_BYTES", errs)
         .or(file.server.max_body_bytes)
@@ -1283,6 +1347,7 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
             true,
             errs,
         ),
+        upstream_ca,
         retries,
         retry_base: Duration::from_millis(retry_base_ms),
         retry_after_cap: secs(

@@ -128,8 +128,15 @@ fn classify_in_band(body: &ErrorBody) -> Mapped {
     classify((!has_code).then_some(500), body)
 }
 
-/// The error's causes, without reqwest's own top line (which repeats the URL).
+/// The error's causes, without reqwest's own top line (which repeats the URL). A certificate
+/// the upstream presented and we do not trust gets one sentence saying so and what to set.
 fn describe(e: &reqwest::Error) -> String {
+    if let Some(why) = untrusted_certificate(e) {
+        return format!(
+            "the upstream's TLS certificate is not trusted ({why}); if a proxy or a private \
+             endpoint signs it with its own CA, set DASHBRIDGE_UPSTREAM_CA_FILE / upstream.ca_file"
+        );
+    }
     let mut out: Vec<String> = Vec::new();
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
@@ -148,6 +155,27 @@ fn describe(e: &reqwest::Error) -> String {
     } else {
         out.join(": ")
     }
+}
+
+/// rustls's verdict on the server certificate, if that is what failed (it arrives wrapped in
+/// `io::Error`s, which hide their inner error from `source()`).
+fn untrusted_certificate(e: &reqwest::Error) -> Option<String> {
+    fn rustls_in<'a>(mut e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+        loop {
+            if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+                return Some(tls);
+            }
+            e = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+        }
+    }
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(rustls::Error::InvalidCertificate(why)) = rustls_in(s) {
+            return Some(format!("{why:?}"));
+        }
+        src = s.source();
+    }
+    None
 }
 
 /// The one mapping from an upstream failure to the error a client sees (as an HTTP error

@@ -92,14 +92,23 @@ fn endpoint_url(base_url: &str, path: &str) -> Result<reqwest::Url, Failure> {
 impl DashScopeClient {
     pub fn new(cfg: &Config) -> Result<Self, reqwest::Error> {
         install_tls_provider();
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
             .read_timeout(cfg.upstream_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
-            .user_agent(concat!("dashbridge/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("dashbridge/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = &cfg.upstream_ca {
+            // Added to the system's roots (not instead of them).
+            let certs = ca
+                .certs
+                .iter()
+                .map(|der| reqwest::Certificate::from_der(der))
+                .collect::<Result<Vec<_>, _>>()?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        let http = builder.build()?;
         let mut urls = std::collections::HashMap::new();
         for u in std::iter::once(&cfg.upstream).chain(cfg.upstreams.values()) {
             if let (Ok(text), Ok(mm)) = (

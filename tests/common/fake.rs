@@ -25,6 +25,11 @@
 //! else as a JSON body with that status); `POST /__fake/reset` empties the queue and answers
 //! `{"pending": N}`, the number of scripted replies nobody consumed. They are not recorded.
 //!
+//! [`FakeDashScope::start_tls_on`] serves the same over HTTPS instead (ALPN `h2` and `http/1.1`)
+//! with a certificate for `127.0.0.1` / `localhost` signed by a CA generated at start-up
+//! ([`FakeDashScope::ca_pem`]); each request records the HTTP version it came in
+//! ([`Recorded::version`]).
+//!
 //! There is no "refuse the connection" reply: to test a refused connection point the gateway at
 //! a closed port, e.g. [`unused_base_url`].
 //!
@@ -44,7 +49,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version, header};
 use axum::response::Response;
 use axum::serve::ListenerExt;
 use bytes::Bytes;
@@ -98,8 +103,10 @@ pub const SSE_CONTENT_TYPE: &str = "text/event-stream;charset=UTF-8";
 pub struct FakeDashScope {
     /// The bound address (`127.0.0.1:PORT` for [`FakeDashScope::start`]).
     pub addr: SocketAddr,
-    /// `http://ADDR`, without a trailing slash and without `/api/v1`.
+    /// `http://ADDR` (`https://ADDR` with TLS), without a trailing slash and without `/api/v1`.
     pub base_url: String,
+    /// With TLS: the PEM of the CA that signed the fake's certificate (what a client trusts).
+    pub ca_pem: Option<String>,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -111,6 +118,8 @@ pub struct Recorded {
     /// The URI path (no query string).
     pub path: String,
     pub headers: HeaderMap,
+    /// HTTP/1.1, or HTTP/2 when a TLS client negotiated `h2`.
+    pub version: Version,
     /// The parsed JSON body, or `Value::Null` when the body is not JSON.
     pub body: Value,
     pub raw: Bytes,
@@ -162,6 +171,7 @@ impl FakeDashScope {
 
     /// Binds `addr` and serves (used by the example binary).
     pub async fn start_on(addr: SocketAddr) -> io::Result<FakeDashScope> {
+        install_tls_provider();
         // Render the auto-mode table now, so a missing fixture fails here and not in a handler.
         LazyLock::force(&AUTO);
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -180,6 +190,67 @@ impl FakeDashScope {
         Ok(FakeDashScope {
             addr,
             base_url: format!("http://{addr}"),
+            ca_pem: None,
+            shared,
+            task,
+        })
+    }
+
+    /// Binds `127.0.0.1:0` and serves HTTPS (see [`FakeDashScope::start_tls_on`]). Panics if
+    /// binding or the certificate fails.
+    pub async fn start_tls(h2_max_streams: u32) -> FakeDashScope {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        match FakeDashScope::start_tls_on(addr, h2_max_streams).await {
+            Ok(fake) => fake,
+            Err(e) => panic!("fake DashScope (TLS): cannot start on {addr}: {e}"),
+        }
+    }
+
+    /// Binds `addr` and serves HTTPS: ALPN `h2` (at most `h2_max_streams` concurrent streams per
+    /// connection, announced in SETTINGS_MAX_CONCURRENT_STREAMS) or `http/1.1`, with a fresh
+    /// certificate for `127.0.0.1` and `localhost` whose CA is in [`FakeDashScope::ca_pem`].
+    pub async fn start_tls_on(addr: SocketAddr, h2_max_streams: u32) -> io::Result<FakeDashScope> {
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        use hyper_util::server::conn::auto;
+        use hyper_util::service::TowerToHyperService;
+
+        install_tls_provider();
+        LazyLock::force(&AUTO);
+        let (tls, ca_pem) = tls_config().map_err(io::Error::other)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::default());
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&shared));
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder.http2().max_concurrent_streams(h2_max_streams);
+        let task = tokio::spawn(async move {
+            loop {
+                let tcp = match listener.accept().await {
+                    Ok((tcp, _)) => tcp,
+                    Err(_) => {
+                        // Out of descriptors: do not spin.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = tcp.set_nodelay(true);
+                let (acceptor, builder, app) = (acceptor.clone(), builder.clone(), app.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = TowerToHyperService::new(app);
+                    let _ = builder.serve_connection(TokioIo::new(tls), service).await;
+                });
+            }
+        });
+        Ok(FakeDashScope {
+            addr,
+            base_url: format!("https://{addr}"),
+            ca_pem: Some(ca_pem),
             shared,
             task,
         })
@@ -408,6 +479,37 @@ pub fn compact_json(s: &str) -> String {
     out
 }
 
+/// reqwest is built without a default TLS provider: a process that starts the fake (a test, the
+/// example binaries) gets the gateway's (*ring*), so any client it builds afterwards works.
+fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A server config for `127.0.0.1` / `localhost` (ALPN `h2`, `http/1.1`; *ring*) and the PEM of
+/// the CA that signed its certificate.
+fn tls_config() -> Result<(rustls::ServerConfig, String), Box<dyn std::error::Error + Send + Sync>>
+{
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "fake DashScope test CA");
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?;
+    let leaf_key = KeyPair::generate()?;
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?
+        .signed_by(&leaf_key, &ca)?;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok((cfg, ca.pem()))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Server state and handler
 // ---------------------------------------------------------------------------------------------
@@ -472,6 +574,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             method: parts.method.to_string(),
             path: path.to_owned(),
             headers: parts.headers.clone(),
+            version: parts.version,
             body: body.clone(),
             raw: raw.clone(),
         });
