@@ -20,7 +20,7 @@
 //!   per iteration as the handler owns a fresh one per request).
 //! - `sse_decode`: the SSE decoder alone over 100 DashScope-shaped events cut into 1 KiB reads
 //!   (events split across reads).
-//! - `embeddings10` (experiment, not in the baseline yet): `bench/run.sh`'s embeddings row: ten
+//! - `embeddings10`: `bench/run.sh`'s embeddings row: ten
 //!   texts, base64 out → `EmbeddingRequest` → `to_dashscope` → native request bytes; the native
 //!   answer (ten 1024-float vectors, numbers shaped like the fake's) → `EmbeddingResponse` →
 //!   `to_openai` → OpenAI response bytes.
@@ -58,7 +58,7 @@ const SCENARIOS: &[(&str, bool)] = &[
     ("stream20", true),
     ("sse_decode", true),
     ("responses_stream20", true),
-    ("embeddings10", false),
+    ("embeddings10", true),
     ("stream20_parse", false),
     ("stream20_scan", false),
 ];
