@@ -488,7 +488,7 @@ idle_run() { # KEY N HOLD_MS H2_MAX_STREAMS (0 = plain HTTP/1.1)
     local key=$1 n=$2 hold=$3 maxs=$4 tls=() ca=() url base
     if [ "$maxs" != 0 ]; then
         tls=(--tls --cert-out "$WORK/$key-ca.pem" --h2-max-streams "$maxs")
-        ca=(DASHBRIDGE_UPSTREAM_CA_FILE="$WORK/$key-ca.pem")
+        ca=(DASHBRIDGE_UPSTREAM_CA_FILE="$WORK/$key-ca.pem" DASHBRIDGE_UPSTREAM_HTTP=auto)
     fi
     taskset -c 0 "$CLIENT" slow-upstream --listen 127.0.0.1:0 --n "$n" --delay-ms "$hold" "${tls[@]}" >"$WORK/$key-up.out" 2>"$WORK/$key-up.err" &
     SLOW_PID=$!

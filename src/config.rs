@@ -187,6 +187,8 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// Extra trusted roots for every upstream (`upstream.ca_file`), on top of the system's.
     pub upstream_ca: Option<UpstreamCa>,
+    /// The HTTP version spoken to the upstream (`upstream.http`).
+    pub upstream_http: UpstreamHttp,
     pub retries: u32,
     pub retry_base: Duration,
     /// Longest `Retry-After` we wait for; a longer one is passed to the client instead.
@@ -236,6 +238,19 @@ pub struct Config {
     pub rerank_documents: Vec<(String, usize)>,
     /// Rerank: name prefixes served on the compatible `/reranks` API.
     pub rerank_compatible_prefixes: Vec<String>,
+}
+
+/// `upstream.http` / `DASHBRIDGE_UPSTREAM_HTTP`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamHttp {
+    /// HTTP/1.1 only (default): one pooled connection per call in flight, so concurrent streams
+    /// never queue behind a server's per-connection stream limit, and a broken connection takes
+    /// one call with it, not all of them.
+    Http1,
+    /// HTTP/2 when the server offers it over TLS (ALPN), else HTTP/1.1: every call shares one
+    /// connection per upstream; calls beyond the server's `SETTINGS_MAX_CONCURRENT_STREAMS`
+    /// wait for a free stream (the client opens no second connection).
+    Auto,
 }
 
 /// The certificates of `upstream.ca_file` / `DASHBRIDGE_UPSTREAM_CA_FILE` (a TLS-intercepting
@@ -479,6 +494,7 @@ struct FileUpstream {
     retry_base_ms: Option<u64>,
     retry_after_cap_secs: Option<f64>,
     ca_file: Option<String>,
+    http: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1055,6 +1071,21 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
         .or(file.upstream.ca_file)
         .filter(|p| !p.trim().is_empty())
         .and_then(|p| upstream_ca(p.trim(), errs));
+    let upstream_http = match env
+        .get("DASHBRIDGE_UPSTREAM_HTTP")
+        .or(file.upstream.http)
+        .as_deref()
+        .map(str::trim)
+    {
+        None | Some("" | "http1") => UpstreamHttp::Http1,
+        Some("auto") => UpstreamHttp::Auto,
+        Some(other) => {
+            errs.push(format!(
+                "DASHBRIDGE_UPSTREAM_HTTP / upstream.http: {other:?} is not \"http1\" or \"auto\""
+            ));
+            UpstreamHttp::Http1
+        }
+    };
 
     let max_body_bytes = env_parse(env, "DASHBRIDGE_MAX_BODY_BYTES", errs)
         .or(file.server.max_body_bytes)
@@ -1348,6 +1379,7 @@ fn build(file: FileConfig, env: &dyn EnvSource, errs: &mut Vec<String>) -> Confi
             errs,
         ),
         upstream_ca,
+        upstream_http,
         retries,
         retry_base: Duration::from_millis(retry_base_ms),
         retry_after_cap: secs(

@@ -1,7 +1,7 @@
 //! The upstream over TLS, as production talks to DashScope: the gateway in-process in front of
 //! the fake DashScope serving HTTPS (ALPN h2 + http/1.1) with a certificate signed by a CA made
-//! at start-up. With that CA in `DASHBRIDGE_UPSTREAM_CA_FILE` answers are exact and the
-//! upstream connection is HTTP/2; without it the client gets a 502 that says the certificate
+//! at start-up. With that CA in `DASHBRIDGE_UPSTREAM_CA_FILE` answers are exact, over HTTP/1.1
+//! by default and HTTP/2 with `DASHBRIDGE_UPSTREAM_HTTP=auto`; without it the client gets a 502 that says the certificate
 //! is not trusted. Plus the setting's start-up errors.
 
 // `allow-unwrap-in-tests` covers `#[test]` functions only, not the helpers below.
@@ -33,6 +33,14 @@ fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
 
 /// The configuration as the binary loads it: the fake's URL and, if given, the CA file.
 fn load(upstream: &str, ca_file: Option<&str>) -> Result<Config, Vec<String>> {
+    load_with(upstream, ca_file, None)
+}
+
+fn load_with(
+    upstream: &str,
+    ca_file: Option<&str>,
+    http: Option<&str>,
+) -> Result<Config, Vec<String>> {
     let mut env = HashMap::from([
         ("DASHBRIDGE_UPSTREAM".to_owned(), upstream.to_owned()),
         ("DASHSCOPE_API_KEY".to_owned(), SERVER_KEY.to_owned()),
@@ -40,6 +48,9 @@ fn load(upstream: &str, ca_file: Option<&str>) -> Result<Config, Vec<String>> {
     ]);
     if let Some(f) = ca_file {
         env.insert("DASHBRIDGE_UPSTREAM_CA_FILE".to_owned(), f.to_owned());
+    }
+    if let Some(h) = http {
+        env.insert("DASHBRIDGE_UPSTREAM_HTTP".to_owned(), h.to_owned());
     }
     Config::load(None, &env).map_err(|e| e.0)
 }
@@ -64,27 +75,44 @@ async fn post(gw: &Gateway, stream: bool) -> (u16, String) {
 }
 
 #[tokio::test]
-async fn trusted_ca_file_gives_exact_answers_over_http2() {
-    let fake = FakeDashScope::start_tls(250).await;
-    let ca = temp_file("ca.pem", fake.ca_pem.as_deref().unwrap().as_bytes());
-    let cfg = load(&fake.base_url, ca.to_str()).expect("the CA file loads");
-    assert_eq!(cfg.upstream_ca.as_ref().map(|c| c.certs.len()), Some(1));
-    let gw = gateway::start(cfg).await;
+async fn trusted_ca_file_gives_exact_answers_over_http1_and_on_auto_over_http2() {
+    for (http, version) in [(None, Version::HTTP_11), (Some("auto"), Version::HTTP_2)] {
+        let fake = FakeDashScope::start_tls(250).await;
+        let ca = temp_file("ca.pem", fake.ca_pem.as_deref().unwrap().as_bytes());
+        let cfg = load_with(&fake.base_url, ca.to_str(), http).expect("the CA file loads");
+        assert_eq!(cfg.upstream_ca.as_ref().map(|c| c.certs.len()), Some(1));
+        let gw = gateway::start(cfg).await;
 
-    let (status, body) = post(&gw, false).await;
-    assert_eq!(status, 200, "{body}");
-    let v: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(v["choices"][0]["message"]["content"], TEXT_JSON);
+        let (status, body) = post(&gw, false).await;
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["choices"][0]["message"]["content"], TEXT_JSON);
 
-    let (status, body) = post(&gw, true).await;
-    assert_eq!(status, 200, "{body}");
-    let data = sse_data(&body);
-    assert_eq!(chunk_text(&data), TEXT);
-    assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
+        let (status, body) = post(&gw, true).await;
+        assert_eq!(status, 200, "{body}");
+        let data = sse_data(&body);
+        assert_eq!(chunk_text(&data), TEXT);
+        assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
 
-    let versions: Vec<Version> = fake.requests().iter().map(|r| r.version).collect();
-    assert_eq!(versions, [Version::HTTP_2, Version::HTTP_2]);
-    let _ = std::fs::remove_file(ca);
+        let versions: Vec<Version> = fake.requests().iter().map(|r| r.version).collect();
+        assert_eq!(
+            versions,
+            [version, version],
+            "DASHBRIDGE_UPSTREAM_HTTP={http:?}"
+        );
+        let _ = std::fs::remove_file(ca);
+    }
+}
+
+#[test]
+fn upstream_http_names_its_values() {
+    let up = "https://127.0.0.1:9";
+    assert!(load_with(up, None, Some("http1")).is_ok());
+    let errs = load_with(up, None, Some("h2")).unwrap_err();
+    assert_eq!(
+        errs,
+        ["DASHBRIDGE_UPSTREAM_HTTP / upstream.http: \"h2\" is not \"http1\" or \"auto\""]
+    );
 }
 
 #[tokio::test]

@@ -99,6 +99,9 @@ impl DashScopeClient {
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
             .user_agent(concat!("dashbridge/", env!("CARGO_PKG_VERSION")));
+        if cfg.upstream_http == crate::config::UpstreamHttp::Http1 {
+            builder = builder.http1_only();
+        }
         if let Some(ca) = &cfg.upstream_ca {
             // Added to the system's roots (not instead of them).
             let certs = ca
