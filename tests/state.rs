@@ -35,6 +35,7 @@ fn record(owner: &str, id: &str, text_len: usize) -> ResponseRecord {
         output: vec![json!({"type": "message", "role": "assistant", "content": []})],
         usage: Some(json!({"input_tokens": 1, "output_tokens": 2, "total_tokens": 3})),
         previous_response_id: None,
+        response: None,
         extra: Default::default(),
     }
 }

@@ -56,6 +56,7 @@ fn record(owner: &str, id: &str) -> ResponseRecord {
             "content": [{"type": "output_text", "text": "hello", "annotations": []}]})],
         usage: Some(json!({"input_tokens": 1, "output_tokens": 1, "total_tokens": 2})),
         previous_response_id: Some("resp_0".into()),
+        response: None,
         extra: Default::default(),
     }
 }

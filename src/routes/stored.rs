@@ -21,7 +21,7 @@ use super::auth::Authorized;
 use crate::error::ProxyError;
 use crate::openai::responses as rs;
 use crate::state::AppState;
-use crate::store::{Caller, ResponseRecord, StateStore, StoreError};
+use crate::store::{Caller, ResponseRecord, StateStore, StoreError, StoredJson};
 
 /// At most this many earlier turns are followed through `previous_response_id`.
 pub const MAX_CHAIN: usize = 256;
@@ -93,7 +93,18 @@ async fn chain(
     id: &str,
 ) -> Result<Vec<Value>, ProxyError> {
     let owner = owner.ok_or_else(|| not_found(id))?;
-    let mut records: Vec<ResponseRecord> = Vec::new();
+    /// What the walk needs of a record (the stored response object is skipped, not built).
+    #[derive(serde::Deserialize)]
+    struct Link {
+        id: String,
+        #[serde(default)]
+        input: Vec<Value>,
+        #[serde(default)]
+        output: Vec<Value>,
+        #[serde(default)]
+        previous_response_id: Option<String>,
+    }
+    let mut records: Vec<Link> = Vec::new();
     let mut next = Some(id.to_owned());
     while let Some(cur) = next.take() {
         // A chain that loops back (a reused response id) ends where it repeats.
@@ -109,10 +120,11 @@ async fn chain(
                 "invalid_value",
             ));
         }
-        let rec = store
-            .get_response(owner, &cur)
+        let raw = store
+            .get_response_bytes(owner, &cur)
             .await?
             .ok_or_else(|| not_found(&cur))?;
+        let rec: Link = crate::store::decode(&raw)?;
         next = rec.previous_response_id.clone();
         records.push(rec);
     }
@@ -198,14 +210,18 @@ pub struct Saver {
 
 impl Saver {
     pub async fn save(self, r: &rs::Response) -> Result<(), StoreError> {
-        let object = serde_json::to_value(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let output = match object.get("output") {
-            Some(Value::Array(a)) => a.clone(),
+        // The response object is written once, as text; only the output items (the next
+        // turn's history) and the usage are kept as values.
+        let object = StoredJson::to_json(r)?;
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+        let output = match serde_json::to_value(&r.output).map_err(corrupt)? {
+            Value::Array(a) => a,
             _ => Vec::new(),
         };
-        let usage = object.get("usage").cloned().filter(|u| !u.is_null());
-        let mut extra = Map::new();
-        extra.insert("response".into(), object);
+        let usage = match &r.usage {
+            Some(u) => Some(serde_json::to_value(u).map_err(corrupt)?),
+            None => None,
+        };
         let record = ResponseRecord {
             id: r.id.clone(),
             owner: self.owner,
@@ -215,7 +231,8 @@ impl Saver {
             output,
             usage,
             previous_response_id: self.previous,
-            extra,
+            response: Some(object),
+            extra: Map::new(),
         };
         self.store.put_response(&record).await
     }
@@ -258,11 +275,12 @@ pub async fn retrieve(
     Path(id): Path<String>,
 ) -> Result<Response, ProxyError> {
     let rec = load(&state, &caller, &id).await?;
-    let object = rec.extra.get("response").cloned().unwrap_or_else(|| {
-        json!({"id": rec.id, "object": "response", "created_at": rec.created_at,
-            "status": "completed", "model": rec.model, "output": rec.output,
-            "usage": rec.usage, "previous_response_id": rec.previous_response_id, "store": true})
-    });
+    if let Some(object) = rec.response {
+        return super::json_ok(&object, false);
+    }
+    let object = json!({"id": rec.id, "object": "response", "created_at": rec.created_at,
+        "status": "completed", "model": rec.model, "output": rec.output,
+        "usage": rec.usage, "previous_response_id": rec.previous_response_id, "store": true});
     Ok(axum::Json(object).into_response())
 }
 

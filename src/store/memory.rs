@@ -6,13 +6,12 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use moka::future::Cache;
 use moka::policy::EvictionPolicy;
 use tokio::time::Instant;
 
-use super::{
-    Admission, KeyLimits, Quota, ResponseRecord, StateStore, StoreError, WINDOW, decode, encode,
-};
+use super::{Admission, KeyLimits, Quota, ResponseRecord, StateStore, StoreError, WINDOW, encode};
 use crate::config::StateSettings;
 
 /// Learned endpoints kept at most (one per model name that needed the fallback).
@@ -152,15 +151,12 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 
-    async fn get_response(
-        &self,
-        owner: &str,
-        id: &str,
-    ) -> Result<Option<ResponseRecord>, StoreError> {
-        match self.responses.get(&record_key(owner, id)).await {
-            Some(bytes) => decode(&bytes).map(Some),
-            None => Ok(None),
-        }
+    async fn get_response_bytes(&self, owner: &str, id: &str) -> Result<Option<Bytes>, StoreError> {
+        Ok(self
+            .responses
+            .get(&record_key(owner, id))
+            .await
+            .map(Bytes::from_owner))
     }
 
     async fn put_response(&self, record: &ResponseRecord) -> Result<(), StoreError> {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -48,8 +49,33 @@ pub struct ResponseRecord {
     /// The turn this one continued, for walking the chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_response_id: Option<String>,
+    /// The response object as `GET /v1/responses/{id}` returns it. (A named field: the largest
+    /// part of a record is parsed straight into its value, never buffered by `flatten`.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<StoredJson>,
+    /// Fields this version does not know (written by a newer gateway), kept.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// A JSON value kept as its text: written once when a response is saved, read back and served
+/// as it is (no tree is built either way).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StoredJson(pub Box<serde_json::value::RawValue>);
+
+impl StoredJson {
+    pub fn to_json<T: Serialize>(value: &T) -> Result<StoredJson, StoreError> {
+        serde_json::value::to_raw_value(value)
+            .map(StoredJson)
+            .map_err(|e| StoreError::Corrupt(format!("encoding: {e}")))
+    }
+}
+
+impl PartialEq for StoredJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
 }
 
 /// The versioned wrapper around every stored value.
@@ -69,12 +95,17 @@ pub fn encode<T: Serialize>(data: &T) -> Result<Vec<u8>, StoreError> {
 }
 
 /// Decode an envelope of any version this gateway knows (1 ..= [`ENVELOPE_VERSION`]).
-/// Version 1 is the current shape; later versions add a migration arm here.
+/// Version 1 is the current shape, read in one pass; later versions add a migration arm here.
 pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     #[derive(Deserialize)]
     struct Head {
         v: u32,
     }
+    match serde_json::from_slice::<Envelope<T>>(bytes) {
+        Ok(e) if e.v == 1 => return Ok(e.data),
+        Ok(_) | Err(_) => {}
+    }
+    // Not a readable version 1: say what it is.
     let head: Head = serde_json::from_slice(bytes)
         .map_err(|e| StoreError::Corrupt(format!("no envelope version: {e}")))?;
     match head.v {
@@ -179,7 +210,16 @@ pub trait StateStore: Send + Sync {
         &self,
         owner: &str,
         id: &str,
-    ) -> Result<Option<ResponseRecord>, StoreError>;
+    ) -> Result<Option<ResponseRecord>, StoreError> {
+        self.get_response_bytes(owner, id)
+            .await?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+
+    /// The stored envelope of `owner`'s record `id`, undecoded: a reader that needs only part
+    /// of a record (the chain walk) decodes just that part.
+    async fn get_response_bytes(&self, owner: &str, id: &str) -> Result<Option<Bytes>, StoreError>;
 
     /// Store (or replace) a record under its owner, expiring after the configured TTL.
     async fn put_response(&self, record: &ResponseRecord) -> Result<(), StoreError>;

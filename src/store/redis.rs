@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
@@ -174,15 +175,11 @@ impl StateStore for RedisStore {
             .map(|_| ())
     }
 
-    async fn get_response(
-        &self,
-        owner: &str,
-        id: &str,
-    ) -> Result<Option<ResponseRecord>, StoreError> {
+    async fn get_response_bytes(&self, owner: &str, id: &str) -> Result<Option<Bytes>, StoreError> {
         let key = self.response_key(owner, id);
         let mut c = self.conn();
         let raw: Option<Vec<u8>> = self.bounded(async move { c.get(key).await }).await?;
-        raw.map(|b| decode(&b)).transpose()
+        Ok(raw.map(Bytes::from))
     }
 
     async fn put_response(&self, record: &ResponseRecord) -> Result<(), StoreError> {
