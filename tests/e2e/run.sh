@@ -396,7 +396,8 @@ log_lines="$(wc -l <"$WORK/gateway.log")"
 # The scan must not be vacuous: the error scenarios above make the gateway log WARN lines.
 warn_lines="$(grep -c '"level":"WARN"' "$WORK/gateway.log" || true)"
 # (With E2E_ONLY the error scenarios may not have run: then a quiet log is no failure.)
-check "gateway logged JSON lines during the suites ($log_lines lines, $warn_lines WARN)" "$((warn_lines == 0 && ${#E2E_ONLY} == 0))"
+only_some="${E2E_ONLY:-}"
+check "gateway logged JSON lines during the suites ($log_lines lines, $warn_lines WARN)" "$((warn_lines == 0 && ${#only_some} == 0))"
 non_json="$(grep -vc '^{' "$WORK/gateway.log" || true)"
 check "every gateway log line is JSON ($non_json other lines)" "$((non_json != 0))"
 leaks="$(grep -cF "$SERVER_KEY" "$WORK/gateway.log" || true)"
