@@ -214,10 +214,12 @@ impl Saver {
         // turn's history) and the usage are kept as values.
         let object = StoredJson::to_json(r)?;
         let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
-        let output = match serde_json::to_value(&r.output).map_err(corrupt)? {
-            Value::Array(a) => a,
-            _ => Vec::new(),
-        };
+        let output = r
+            .output
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(corrupt)?;
         let usage = match &r.usage {
             Some(u) => Some(serde_json::to_value(u).map_err(corrupt)?),
             None => None,

@@ -101,18 +101,16 @@ pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreEr
     struct Head {
         v: u32,
     }
-    match serde_json::from_slice::<Envelope<T>>(bytes) {
+    let v1 = match serde_json::from_slice::<Envelope<T>>(bytes) {
         Ok(e) if e.v == 1 => return Ok(e.data),
-        Ok(_) | Err(_) => {}
-    }
+        other => other.err(),
+    };
     // Not a readable version 1: say what it is.
     let head: Head = serde_json::from_slice(bytes)
         .map_err(|e| StoreError::Corrupt(format!("no envelope version: {e}")))?;
-    match head.v {
-        1 => serde_json::from_slice::<Envelope<T>>(bytes)
-            .map(|e| e.data)
-            .map_err(|e| StoreError::Corrupt(format!("envelope v1: {e}"))),
-        v => Err(StoreError::Corrupt(format!(
+    match (head.v, v1) {
+        (1, Some(e)) => Err(StoreError::Corrupt(format!("envelope v1: {e}"))),
+        (v, _) => Err(StoreError::Corrupt(format!(
             "envelope version {v} is newer than this gateway reads ({ENVELOPE_VERSION})"
         ))),
     }
@@ -307,6 +305,16 @@ mod tests {
     fn unknown_envelope_version_is_reported() {
         let e = decode::<ResponseRecord>(br#"{"v":99,"data":{}}"#).err();
         assert!(matches!(e, Some(StoreError::Corrupt(m)) if m.contains("version 99")));
+    }
+
+    #[test]
+    fn a_damaged_record_is_reported_as_such() {
+        let e = decode::<ResponseRecord>(br#"{"v":1,"data":{"id":7}}"#).err();
+        assert!(
+            matches!(e, Some(StoreError::Corrupt(m)) if m.starts_with("envelope v1: invalid type"))
+        );
+        let e = decode::<ResponseRecord>(b"not json").err();
+        assert!(matches!(e, Some(StoreError::Corrupt(m)) if m.starts_with("no envelope version")));
     }
 
     #[test]

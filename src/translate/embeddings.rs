@@ -141,18 +141,7 @@ pub fn to_dashscope(req: oa::EmbeddingRequest, ctx: &Ctx<'_>) -> Result<Plan, Tr
         notes.push("user ignored (DashScope embeddings have no such field)");
     }
     for (key, value) in req.extra {
-        match ctx.unknown {
-            UnknownPolicy::Forward => {
-                parameters.extra.insert(key, value);
-            }
-            UnknownPolicy::Drop => notes.push(format!("unknown field {key} dropped")),
-            UnknownPolicy::Reject => {
-                return Err(TranslateError::unsupported(
-                    key.clone(),
-                    format!("unknown parameter: '{key}'"),
-                ));
-            }
-        }
+        super::unknown_field(ctx.unknown, key, value, &mut parameters.extra, &mut notes)?;
     }
     Ok(Plan {
         model: ctx.upstream_model.to_owned(),

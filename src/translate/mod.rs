@@ -178,6 +178,29 @@ fn ascii(s: &str) -> String {
         .collect()
 }
 
+/// A top-level client field no translator knows, by the configured policy: forwarded into the
+/// native `parameters`, dropped with a warning, or a 400 naming it. (Chat, embeddings, rerank.)
+pub(crate) fn unknown_field(
+    policy: crate::policy::UnknownPolicy,
+    key: String,
+    value: serde_json::Value,
+    parameters: &mut serde_json::Map<String, serde_json::Value>,
+    notes: &mut Warnings,
+) -> Result<(), TranslateError> {
+    use crate::policy::UnknownPolicy;
+    match policy {
+        UnknownPolicy::Forward => {
+            parameters.insert(key, value);
+        }
+        UnknownPolicy::Drop => notes.push(format!("unknown field {key} dropped")),
+        UnknownPolicy::Reject => {
+            let message = format!("unknown parameter: '{key}'");
+            return Err(TranslateError::unsupported(key, message));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

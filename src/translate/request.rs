@@ -290,18 +290,7 @@ pub fn to_dashscope(
                 }
             }
         } else {
-            match ctx.unknown {
-                UnknownPolicy::Forward => {
-                    p.insert(key, value);
-                }
-                UnknownPolicy::Drop => notes.push(format!("unknown field {key} dropped")),
-                UnknownPolicy::Reject => {
-                    return Err(TranslateError::unsupported(
-                        key.clone(),
-                        format!("unknown parameter: '{key}'"),
-                    ));
-                }
-            }
+            super::unknown_field(ctx.unknown, key, value, &mut p, &mut notes)?;
         }
     }
 

@@ -132,18 +132,7 @@ pub fn to_dashscope(req: oa::RerankRequest, ctx: &Ctx<'_>) -> Result<Plan, Trans
         ..ds::RerankParameters::default()
     };
     for (key, value) in req.extra {
-        match ctx.unknown {
-            UnknownPolicy::Forward => {
-                parameters.extra.insert(key, value);
-            }
-            UnknownPolicy::Drop => notes.push(format!("unknown field {key} dropped")),
-            UnknownPolicy::Reject => {
-                return Err(TranslateError::unsupported(
-                    key.clone(),
-                    format!("unknown parameter: '{key}'"),
-                ));
-            }
-        }
+        super::unknown_field(ctx.unknown, key, value, &mut parameters.extra, &mut notes)?;
     }
     Ok(Plan {
         model: ctx.upstream_model.to_owned(),
