@@ -22,8 +22,8 @@
 //!   (events split across reads).
 //! - `embeddings10`: `bench/run.sh`'s embeddings row: ten
 //!   texts, base64 out → `EmbeddingRequest` → `to_dashscope` → native request bytes; the native
-//!   answer (ten 1024-float vectors, numbers shaped like the fake's) → `EmbeddingResponse` →
-//!   `to_openai` → OpenAI response bytes.
+//!   answer (ten 1024-float vectors, numbers shaped like the fake's) → `EmbeddingResponse`
+//!   (`F32Base64::read_answer`, as the handler reads it) → `to_openai` → OpenAI response bytes.
 //! - `stream20_parse`, `stream20_scan` (experiments, not in the baseline): `stream20`'s decoder
 //!   and payload parse only, into `GenerationResponse` and into `serde::de::IgnoredAny` (JSON
 //!   read and checked, nothing built): what borrowed deserialization of the frames could save
@@ -264,8 +264,9 @@ impl Embeddings {
         };
         let upstream = serde_json::to_vec(&plan.body(0..plan.texts.len())).unwrap_or_default();
         assert_eq!(plan.encoding, temb::Encoding::Base64);
+        use temb::IntoVector as _;
         let resp: EmbeddingResponse<temb::F32Base64> =
-            match serde_json::from_slice(black_box(&self.response)) {
+            match temb::F32Base64::read_answer(black_box(&self.response)) {
                 Ok(r) => r,
                 Err(e) => panic!("response does not parse: {e}"),
             };

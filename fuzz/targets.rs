@@ -1,4 +1,4 @@
-//! The bodies of the five fuzz targets, in one place.
+//! The bodies of the six fuzz targets, in one place.
 //!
 //! Included by `#[path]` from the cargo-fuzz crate (`fuzz/fuzz_targets/*.rs`, nightly or
 //! `RUSTC_BOOTSTRAP=1`) and from the bounded stable harness `tests/fuzz_harness.rs` (corpus +
@@ -15,6 +15,8 @@
 //!   the bytes were split into reads.
 //! - [`responses_request`]: bytes → Responses request → chat request → native request JSON.
 //! - [`responses_stream`]: lines as native frames → the Responses event state machine.
+//! - [`embedding_answer`]: bytes → the fast reader of the native embedding answer, checked
+//!   against serde and the standard library's float parser.
 
 #![allow(dead_code)]
 
@@ -22,6 +24,7 @@ use bytes::Bytes;
 use dashbridge::dashscope::{Endpoint, ErrorBody, GenerationResponse};
 use dashbridge::openai::ChatCompletionRequest;
 use dashbridge::translate::aggregate::Aggregator;
+use dashbridge::translate::embeddings::{F32Base64, native_floats};
 use dashbridge::translate::error::classify;
 use dashbridge::translate::request::{
     Ctx, EffortBudgets, RequiredToolChoice, UnknownPolicy, UnsupportedPolicy, set_upstream_stream,
@@ -480,4 +483,84 @@ pub fn responses_stream(data: &[u8]) -> StreamSummary {
         items: added,
         status: resp.status,
     }
+}
+
+// ---- embedding_answer ------------------------------------------------------------------------
+
+/// A vector as float32 bits, from the fast reader.
+#[derive(Debug, PartialEq)]
+pub struct Bits(pub Vec<u32>);
+
+impl native_floats::FromF32Le for Bits {
+    fn from_f32_le(bytes: &[u8]) -> Result<Self, String> {
+        Ok(Bits(
+            bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ))
+    }
+}
+
+/// The reference: serde reads the structure, each number's own text is parsed to the nearest
+/// float32 by the standard library.
+#[derive(Debug, PartialEq)]
+pub struct RefBits(pub Vec<u32>);
+
+impl<'de> serde::Deserialize<'de> for RefBits {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let numbers: Vec<&serde_json::value::RawValue> = serde::Deserialize::deserialize(d)?;
+        numbers
+            .iter()
+            .map(|n| n.get().parse::<f32>().map(f32::to_bits))
+            .collect::<Result<_, _>>()
+            .map(RefBits)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// What [`embedding_answer`] did with an input: `None` when the fast reader left it to serde,
+/// else the number of items and of numbers it read.
+pub type EmbeddingOutcome = Option<(usize, usize)>;
+
+/// Native embedding answer bytes → `native_floats::read`. Never panics; whatever the fast
+/// reader reads, serde reads too (the handler's fallback type, `F32Base64`) and to the same
+/// values: every item's index and vector (bit for bit, against each number's own text parsed
+/// by the standard library), the usage, the request id, code and message.
+pub fn embedding_answer(data: &[u8]) -> EmbeddingOutcome {
+    use dashbridge::dashscope::embedding::EmbeddingResponse;
+    let fast = native_floats::read::<Bits>(data)?;
+    if let Err(e) = serde_json::from_slice::<EmbeddingResponse<F32Base64>>(data) {
+        panic!("the fast reader read what serde refuses ({e})");
+    }
+    let reference = match serde_json::from_slice::<EmbeddingResponse<RefBits>>(data) {
+        Ok(r) => r,
+        Err(e) => panic!("the fast reader read what the reference refuses ({e})"),
+    };
+    assert_eq!(fast.request_id, reference.request_id, "request_id");
+    assert_eq!(fast.code, reference.code, "code");
+    assert_eq!(fast.message, reference.message, "message");
+    assert_eq!(
+        fast.usage.map(|u| u.total_tokens),
+        reference.usage.map(|u| u.total_tokens),
+        "usage"
+    );
+    let items = fast.output.map(|o| o.embeddings).unwrap_or_default();
+    let ref_items = reference.output.map(|o| o.embeddings).unwrap_or_default();
+    assert_eq!(items.len(), ref_items.len(), "number of items");
+    let mut numbers = 0;
+    for (i, (a, b)) in items.iter().zip(&ref_items).enumerate() {
+        assert_eq!(a.text_index, b.text_index, "item {i}: text_index");
+        assert!(
+            b.sparse_embedding.is_none(),
+            "item {i}: a sparse vector was read"
+        );
+        assert_eq!(
+            a.embedding.as_ref().map(|v| &v.0),
+            b.embedding.as_ref().map(|v| &v.0),
+            "item {i}: vector"
+        );
+        numbers += a.embedding.as_ref().map_or(0, |v| v.0.len());
+    }
+    Some((items.len(), numbers))
 }

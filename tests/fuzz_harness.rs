@@ -797,3 +797,110 @@ proptest! {
         targets::responses_stream(&mutate(&files, pick, &muts));
     }
 }
+
+// ---- embedding answers -----------------------------------------------------------------------
+
+#[test]
+fn embedding_answer_seeds_read_as_expected() {
+    let files = corpus("embedding_answer");
+    // (file, items and numbers the fast reader read; `None`: left to serde)
+    let expected: &[(&str, targets::EmbeddingOutcome)] = &[
+        ("bare-point.json", None),
+        ("duplicate-index.json", None),
+        ("embedding-nonstream.json", Some((2, 8))),
+        ("embedding-sparse-nonstream.json", None),
+        ("error-embedding-batch-size.json", Some((0, 0))),
+        ("escaped-id.json", None),
+        ("fake-compact.json", Some((3, 48))),
+        ("leading-zero.json", None),
+        ("numbers-edge.json", Some((3, 27))),
+        ("out-of-range.json", None),
+        ("trailing-comma.json", None),
+    ];
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    let listed: Vec<&str> = expected.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, listed, "every seed has its expected outcome");
+    for (name, want) in expected {
+        assert_eq!(
+            targets::embedding_answer(seed(&files, name)),
+            *want,
+            "{name}"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(config(1500, 0x5eed_0009))]
+    #[test]
+    fn mutated_embedding_answers_read_as_serde_does((pick, muts) in mutations()) {
+        let files = corpus("embedding_answer");
+        targets::embedding_answer(&mutate(&files, pick, &muts));
+    }
+}
+
+/// A JSON number's text: float32 values printed the ways upstreams print them, values next to
+/// a float32 rounding midpoint, and arbitrary decimals (up to 25 digits each side, exponents
+/// within ±60).
+fn number_text() -> impl Strategy<Value = String> {
+    let float32 = any::<u32>()
+        .prop_map(f32::from_bits)
+        .prop_filter("finite", |x| x.is_finite());
+    let digits = |max: usize| proptest::collection::vec(0u8..10, 1..=max);
+    prop_oneof![
+        float32.clone().prop_map(|x| format!("{}", f64::from(x))),
+        float32.clone().prop_map(|x| format!("{:e}", f64::from(x))),
+        float32.clone().prop_map(|x| format!("{x}")),
+        (
+            float32.prop_filter("below the largest", |x| x.abs() < f32::MAX),
+            14usize..=60
+        )
+            .prop_map(|(x, precision)| {
+                // Halfway to the next float32 up, printed with 15 to 61 significant digits: the
+                // shorter ones land a hair above or below the midpoint.
+                let next = f32::from_bits(x.abs().to_bits() + 1);
+                let mid = (f64::from(x.abs()) + f64::from(next)) / 2.0;
+                format!("{mid:.precision$e}")
+            }),
+        (
+            any::<bool>(),
+            digits(25),
+            proptest::option::of(digits(25)),
+            proptest::option::of((any::<bool>(), 0u8..3, -60i32..=60)),
+        )
+            .prop_map(|(negative, int, frac, exp)| {
+                let mut s = String::from(if negative { "-" } else { "" });
+                let int: String = int.iter().map(|d| char::from(b'0' + d)).collect();
+                s.push_str(int.trim_start_matches('0'));
+                if s.is_empty() || s == "-" {
+                    s.push('0');
+                }
+                if let Some(frac) = frac {
+                    s.push('.');
+                    s.extend(frac.iter().map(|d| char::from(b'0' + d)));
+                }
+                if let Some((upper, sign, e)) = exp {
+                    s.push(if upper { 'E' } else { 'e' });
+                    match sign {
+                        0 => s.push_str(&e.to_string()),
+                        1 => s.push_str(&format!("+{}", e.abs())),
+                        _ => s.push_str(&format!("-{}", e.abs())),
+                    }
+                }
+                s
+            }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config(3000, 0x5eed_000a))]
+    #[test]
+    fn every_number_is_read_as_the_nearest_float32(numbers in proptest::collection::vec(number_text(), 1..40)) {
+        let body = format!(
+            r#"{{"output":{{"embeddings":[{{"text_index":0,"embedding":[{}]}}]}},"usage":{{"total_tokens":1}}}}"#,
+            numbers.join(", ")
+        );
+        // The target checks each number against the standard library's parse; these are all
+        // valid and within float64's range, so the fast reader reads every one.
+        prop_assert_eq!(targets::embedding_answer(body.as_bytes()), Some((1, numbers.len())));
+    }
+}

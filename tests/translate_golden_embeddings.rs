@@ -20,7 +20,7 @@ use dashbridge::dashscope::embedding::EmbeddingResponse;
 use dashbridge::dashscope::rerank::{RerankEndpoint, RerankResponse};
 use dashbridge::openai::embeddings::EmbeddingRequest;
 use dashbridge::openai::rerank::{ApiVersion, RerankRequest};
-use dashbridge::translate::embeddings::{self as temb, ChunkAnswer, F32Base64};
+use dashbridge::translate::embeddings::{self as temb, ChunkAnswer, F32Base64, IntoVector as _};
 use dashbridge::translate::error::classify;
 use dashbridge::translate::request::UnknownPolicy;
 use dashbridge::translate::rerank as trr;
@@ -107,30 +107,44 @@ fn embed_request(case: &str, row_limit: usize) -> temb::Plan {
 
 fn embed_responses(case: &str, plan: &temb::Plan, files: &[&str]) {
     let raw: Vec<String> = files.iter().map(|f| read(case, f)).collect();
-    // `float` reads the vectors as raw JSON, `base64` as float32 bytes (as the handler does).
-    fn answers<V: serde::de::DeserializeOwned>(
+    // `float` reads the vectors as raw JSON, `base64` as float32 bytes, as the handler does
+    // (`IntoVector::read_answer`: the fast reader for the usual shape, else serde).
+    fn answers<V: temb::IntoVector>(
         plan: &temb::Plan,
         raw: &[String],
+        parse: fn(&[u8]) -> serde_json::Result<EmbeddingResponse<V>>,
     ) -> Vec<ChunkAnswer<V>> {
-        let parse = |text: &String| serde_json::from_str::<EmbeddingResponse<V>>(text).unwrap();
         plan.chunks()
             .into_iter()
             .zip(raw)
             .map(|(range, text)| ChunkAnswer {
                 range,
-                resp: parse(text),
+                resp: parse(text.as_bytes()).unwrap(),
             })
             .collect()
     }
+    let n = plan.texts.len();
     let float = temb::to_openai(
         "client-model",
-        plan.texts.len(),
-        answers::<Box<RawValue>>(plan, &raw),
+        n,
+        answers(plan, &raw, <Box<RawValue>>::read_answer),
     );
     let base64 = temb::to_openai(
         "client-model",
-        plan.texts.len(),
-        answers::<F32Base64>(plan, &raw),
+        n,
+        answers(plan, &raw, F32Base64::read_answer),
+    );
+    // serde alone (the fallback for other shapes) encodes the same bytes.
+    let by_serde = temb::to_openai(
+        "client-model",
+        n,
+        answers::<F32Base64>(plan, &raw, |raw| serde_json::from_slice(raw)),
+    );
+    assert_eq!(
+        serde_json::to_string(base64.as_ref().unwrap()).unwrap(),
+        serde_json::to_string(&by_serde.unwrap()).unwrap(),
+        "{}: the fast reader and serde disagree",
+        plan.model
     );
     for (resp, out) in [
         (float, "openai_response.json"),

@@ -26,9 +26,12 @@ use crate::upstream::{self, Answer, Opened, Target};
 /// The endpoint label in metrics and logs.
 const LABEL: &str = "embedding";
 
-impl<V: serde::de::DeserializeOwned + Send + 'static> Answer for ds::EmbeddingResponse<V> {
+impl<V: temb::IntoVector + Send + 'static> Answer for ds::EmbeddingResponse<V> {
     fn in_band_error(&self) -> Option<ErrorBody> {
         in_band(&self.code, &self.message, &self.request_id)
+    }
+    fn parse(raw: &[u8]) -> serde_json::Result<Self> {
+        V::read_answer(raw)
     }
 }
 
@@ -81,7 +84,7 @@ pub async fn create(
 }
 
 /// Every chunk's answer, its vectors read as `V` (the client's `encoding_format`), reassembled.
-async fn answer<V: temb::IntoVector + serde::de::DeserializeOwned + Send + 'static>(
+async fn answer<V: temb::IntoVector + Send + 'static>(
     client_model: &str,
     plan: &temb::Plan,
     call: &upstream::Plan<'_>,
@@ -96,7 +99,7 @@ async fn answer<V: temb::IntoVector + serde::de::DeserializeOwned + Send + 'stat
 /// One native call per chunk, at most `concurrency` in flight. Completion is unordered, so the
 /// first failure ends the request at once (dropping the calls still in flight, which cancels
 /// them); the answers come back in input order, with the first chunk's request id.
-async fn call_chunks<V: serde::de::DeserializeOwned + Send + 'static>(
+async fn call_chunks<V: temb::IntoVector + Send + 'static>(
     plan: &temb::Plan,
     call: &upstream::Plan<'_>,
     concurrency: usize,

@@ -30,6 +30,11 @@ pub trait Answer: DeserializeOwned + Send + 'static {
     /// The error a 2xx body carries instead of an answer (a non-empty `code`).
     fn in_band_error(&self) -> Option<ErrorBody>;
 
+    /// The answer in a body's JSON.
+    fn parse(raw: &[u8]) -> serde_json::Result<Self> {
+        serde_json::from_slice(raw)
+    }
+
     /// Why a whole (non-stream) answer is not an answer, if it is not.
     fn missing(&self) -> Option<&'static str> {
         None
@@ -330,12 +335,12 @@ pub fn parse_frame<T: Answer>(frame: Frame) -> Result<T, Failure> {
 
 /// A 2xx body's JSON, or the error it carries (a non-empty `code`).
 pub fn parse_payload<T: Answer>(raw: &[u8]) -> Result<T, Failure> {
-    let parsed = serde_json::from_slice::<T>(raw).or_else(|e| {
+    let parsed = T::parse(raw).or_else(|e| {
         // A payload split over several `data:` lines arrives joined with '\n'; if that broke
         // a JSON string, try the pieces concatenated as they were sent.
         if raw.contains(&b'\n') {
             let joined: Vec<u8> = raw.iter().copied().filter(|b| *b != b'\n').collect();
-            serde_json::from_slice::<T>(&joined)
+            T::parse(&joined)
         } else {
             Err(e)
         }

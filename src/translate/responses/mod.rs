@@ -10,8 +10,7 @@
 pub mod request;
 pub mod stream;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64_simd::URL_SAFE_NO_PAD;
 
 use super::error::Mapped;
 
@@ -62,14 +61,19 @@ const REASONING_PREFIX: &str = "dbr1.";
 /// `dbr1.` + base64url(JSON `{"m": model, "t": text}`), decodable by us on the next turn.
 pub fn encode_reasoning(model: &str, text: &str) -> String {
     let json = serde_json::json!({ "m": model, "t": text }).to_string();
-    format!("{REASONING_PREFIX}{}", URL_SAFE_NO_PAD.encode(json))
+    format!(
+        "{REASONING_PREFIX}{}",
+        URL_SAFE_NO_PAD.encode_to_string(json)
+    )
 }
 
 /// The reasoning text in one of our `encrypted_content` values; `None` for anything else
 /// (other providers' ciphertext is dropped).
 pub fn decode_reasoning(s: &str) -> Option<String> {
     let b64 = s.strip_prefix(REASONING_PREFIX)?;
-    let bytes = URL_SAFE_NO_PAD.decode(b64.trim_end_matches('=')).ok()?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode_to_vec(b64.trim_end_matches('='))
+        .ok()?;
     let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     v.get("t")?.as_str().map(str::to_owned)
 }
