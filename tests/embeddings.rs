@@ -633,3 +633,58 @@ rerank_endpoint = "native"
         "{errs:?}"
     );
 }
+
+#[tokio::test]
+async fn base64_answers_outside_the_usual_shape_are_read_by_serde_or_fail_clearly() {
+    let (fake, gw) = start(|_| {}).await;
+    let body = json!({"model": "text-embedding-v4", "input": "abc", "encoding_format": "base64"});
+    let b64 = |v: &Value| v["data"][0]["embedding"].as_str().unwrap().to_owned();
+    let want = base64::engine::general_purpose::STANDARD.encode(
+        [0.5f32, -0.25]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    );
+
+    // An unknown key (and an escaped request id): the fast reader leaves it, serde reads it.
+    fake.push(Reply::json(
+        200,
+        r#"{"output":{"embeddings":[{"text_index":0,"embedding":[0.5,-0.25]}]},"usage":{"total_tokens":3},"request_id":"r\u002d1","status_code":200}"#,
+    ));
+    let resp = post(&gw, &body).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-request-id"], "r-1");
+    let v: Value = resp.json_value().await;
+    assert_eq!(b64(&v), want);
+    assert_eq!(v["usage"]["total_tokens"], 3);
+
+    // A 200 that carries an error: read by the fast reader, mapped like any in-band error.
+    fake.push(Reply::json(
+        200,
+        r#"{"code":"InvalidParameter","message":"contents is empty","request_id":"r-2"}"#,
+    ));
+    let resp = post(&gw, &body).await;
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json_value().await;
+    assert_eq!(v["error"]["code"], "InvalidParameter");
+    assert_eq!(
+        v["error"]["message"],
+        "contents is empty (DashScope code InvalidParameter, request_id r-2)"
+    );
+
+    // Not numbers: neither reader takes it, the client gets a 502 that says so.
+    fake.push(Reply::json(
+        200,
+        r#"{"output":{"embeddings":[{"text_index":0,"embedding":["x"]}]},"request_id":"r-3"}"#,
+    ));
+    let resp = post(&gw, &body).await;
+    assert_eq!(resp.status(), 502);
+    let v: Value = resp.json_value().await;
+    assert_eq!(v["error"]["code"], "bad_upstream_response");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("DashScope sent an unreadable response: upstream sent invalid JSON"),
+        "{message}"
+    );
+    assert_eq!(fake.request_count(), 3);
+}

@@ -87,38 +87,35 @@ impl<'a> Reader<'a> {
 
     /// `{ "key": value, … }`, `member` reading each value.
     fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
-        self.eat(b'{')?;
-        if self.peek()? == b'}' {
-            self.i += 1;
-            return Some(());
-        }
-        loop {
-            let key = self.str()?;
-            self.eat(b':')?;
-            member(self, key)?;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
+        self.list(b'{', b'}', |r| {
+            let key = r.str()?;
+            r.eat(b':')?;
+            member(r, key)
+        })
     }
 
     /// `[ value, … ]`, `element` reading each value.
-    fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.eat(b'[')?;
-        if self.peek()? == b']' {
+    fn array(&mut self, element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.list(b'[', b']', element)
+    }
+
+    /// `open` entries separated by commas `close`, `entry` reading each.
+    fn list(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut entry: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.eat(open)?;
+        if self.peek()? == close {
             self.i += 1;
             return Some(());
         }
         loop {
-            element(self)?;
+            entry(self)?;
             match self.peek()? {
                 b',' => self.i += 1,
-                b']' => {
+                c if c == close => {
                     self.i += 1;
                     return Some(());
                 }
@@ -348,8 +345,8 @@ fn rounds_safely(v: f64) -> bool {
 /// (serde_json refuses it too).
 fn slow(token: &[u8]) -> Option<f32> {
     let text = std::str::from_utf8(token).ok()?;
-    text.parse::<f64>().ok().filter(|x| x.is_finite())?;
-    text.parse::<f32>().ok()
+    let x = text.parse::<f32>().ok()?;
+    (x.is_finite() || text.parse::<f64>().is_ok_and(f64::is_finite)).then_some(x)
 }
 
 #[cfg(test)]
@@ -423,6 +420,8 @@ mod tests {
             "0.1234567890123456789012345",
             "123456789012345678901234567890",
             "3.4028235e38",
+            "1e39",
+            "-3.5e38",
             "1e-40",
             "1e-46",
             "1.4e-45",
@@ -433,6 +432,7 @@ mod tests {
         ];
         let json = format!("[{}]", texts.join(","));
         let got = floats(&json).unwrap_or_else(|| panic!("not read: {json}"));
+        assert_eq!(got.len(), texts.len());
         for (text, x) in texts.iter().zip(got) {
             let want = text
                 .parse::<f32>()
@@ -468,7 +468,6 @@ mod tests {
         let (mut i, mut m, mut count) = (0, 0, 0);
         digits(long.as_bytes(), &mut i, &mut m, &mut count);
         assert_eq!((i, count), (long.len(), 23));
-        let _ = m;
     }
 
     #[test]
