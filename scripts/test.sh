@@ -10,6 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+# One full run gains nothing from incremental caches, which would add gigabytes to target/.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+disk() { df -h . | awk 'NR == 2 { print "disk: " $4 " free of " $2 }'; }
+disk
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -31,6 +35,8 @@ export CI="${CI:-true}"
 step "cargo test"
 cargo test --locked
 
+disk
+
 step "container: Dockerfile lint, manifests, shipped config"
 bash scripts/check-dockerfile.sh
 
@@ -40,6 +46,8 @@ cargo build --release --locked
 
 step "end-to-end: OpenAI Python and Node SDKs, LangChain, pydantic-ai, Cohere, the Agents SDK, Codex CLI"
 bash tests/e2e/run.sh
+
+disk
 
 step "instruction counts of the hot paths (callgrind) against bench/instructions-baseline.txt"
 bash bench/instructions.sh
