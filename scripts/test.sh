@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 # One full run gains nothing from incremental caches, which would add gigabytes to target/.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
-disk() { df -h . | awk 'NR == 2 { print "disk: " $4 " free of " $2 }'; }
+disk() { df -hP . | awk 'NR == 2 { print "disk: " $4 " free of " $2 }'; }
 disk
 
 step "cargo fmt --check"
